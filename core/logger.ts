@@ -4,7 +4,7 @@
  */
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
 
-const SECRET_FIELDS = ['password', 'secret', 'token', 'privateKey', 'authorization', 'credential', 'credentials', 'Authorization'];
+const SECRET_FIELDS = ['password', 'secret', 'token', 'privateKey', 'authorization', 'Authorization'];
 
 export function redactPaths(): string[] {
   const paths: string[] = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'];

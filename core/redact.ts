@@ -3,7 +3,7 @@
  * like a secret is replaced, at any depth. pino's own `redact` covers log lines (see logger.ts);
  * this covers objects we persist or return.
  */
-const SECRET_KEY = /^(password|passwd|pass|secret|token|apikey|api_key|privatekey|private_key|key_pem|keypem|authorization|credential|credentials|clientsecret|client_secret|sas|sastoken|ntlmhash)$/i;
+const SECRET_KEY = /^(password|passwd|pass|secret|token|apikey|api_key|privatekey|private_key|key_pem|keypem|authorization|clientsecret|client_secret|sas|sastoken|ntlmhash)$/i;
 
 export const REDACTED = '[redacted]';
 

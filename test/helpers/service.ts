@@ -1,0 +1,41 @@
+/** Start the real CE service in-process (HTTPS on a free loopback port, temp data dir) and stop it in teardown. */
+import { PassThrough } from 'node:stream';
+import { startService, type StartedService } from '../../ce-server/server/serve.js';
+import { identityFrom, type ClientIdentity } from './https.js';
+import { tempDir, type Teardownable } from './tmp.js';
+
+export interface TestService {
+  svc: StartedService;
+  base: string;
+  client: ClientIdentity;
+  dataDir: string;
+  /** Every log line written so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export async function startTestService(t: Teardownable, flags: Record<string, unknown> = {}, dataDir?: string): Promise<TestService> {
+  const dir = dataDir ?? (await tempDir(t, 'ce-svc-'));
+  const sink = new PassThrough();
+  let text = '';
+  sink.on('data', (c: Buffer) => (text += c.toString('utf8')));
+  const svc = await startService({ host: '127.0.0.1', port: '0', dataDir: dir, logLevel: 'info', ...flags }, sink);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await svc.server.close();
+  };
+  t.teardown(stop);
+  return { svc, base: svc.url, client: identityFrom(svc.identity.dir), dataDir: dir, logs: () => text, stop };
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
