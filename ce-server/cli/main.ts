@@ -7,6 +7,7 @@
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { domainCommands } from './commands.js';
+import { registerJobCommands } from './job-commands.js';
 import { runCommand, printResult } from '../../core/cli-kit.js';
 import { CONFIG_KEYS } from '../config.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     await runCommand({ json: Boolean(opts.json) }, () => serveCommand(opts));
   });
 
+  registerJobCommands(program);
   for (const register of domainCommands) register(program);
   return program;
 }
