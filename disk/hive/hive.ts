@@ -22,7 +22,7 @@ import { hiveError } from './errors.js';
 import { parseBaseBlock } from './base-block.js';
 import { replayLogs, type ReplayResult } from './log-replay.js';
 import { HiveImage } from './registry.js';
-import type { HiveKey, HiveOpenOptions, HiveSaveOptions } from './types.js';
+import type { HiveKey, HiveOpenOptions, HiveSaveOptions, HiveSaveResult, RegistryHive, ReplayedLog } from './types.js';
 import { REG } from './types.js';
 
 export interface HiveFromBufferOptions extends HiveOpenOptions {
@@ -32,13 +32,7 @@ export interface HiveFromBufferOptions extends HiveOpenOptions {
   name?: string;
 }
 
-export interface ReplayedLog {
-  log: string;
-  format: 'new' | 'old';
-  entries: number;
-  firstSeq?: number;
-  lastSeq?: number;
-}
+export type { ReplayedLog };
 
 /** Log files that belong to a primary hive file (Windows names them .LOG1/.LOG2, XP .LOG). */
 export function findLogFiles(path: string): string[] {
@@ -59,7 +53,7 @@ export function findLogFiles(path: string): string[] {
   return out;
 }
 
-export class Hive extends HiveImage {
+export class Hive extends HiveImage implements RegistryHive {
   /** The file this hive was opened from ('' when built from a buffer). */
   path = '';
   /** The primary file was dirty when opened (sequence numbers differ or a bad checksum). */
@@ -150,7 +144,7 @@ export class Hive extends HiveImage {
    * Save atomically. Default target: the opened file, after a one-time `<name>.ce-backup`.
    * Logs beside the target are backed up once and emptied (see the file comment).
    */
-  async save(opts: HiveSaveOptions = {}): Promise<{ path: string; backup?: string; logsCleared: string[] }> {
+  async save(opts: HiveSaveOptions = {}): Promise<HiveSaveResult> {
     if (this.readOnly) throw hiveError('HIVE_READ_ONLY', 'The hive was opened read-only; it cannot be saved.', {}, 'Open it without readOnly.');
     const target = resolve(opts.path ?? this.path);
     if (!target) throw hiveError('HIVE_NO_PATH', 'This hive has no file; give save() a path.', {});

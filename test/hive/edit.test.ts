@@ -101,6 +101,9 @@ t.test('API edits: case-insensitive lookup, class names kept, sk refcounts, free
   }
   t.ok(h.store.binsSize - sizeBefore <= 4096 * 40, `freed cells are reused (bins grew by ${h.store.binsSize - sizeBefore} bytes over 5 rounds)`);
   t.ok(checkHive(h).ok);
+  const dir = await tempDir(t);
+  await h.save({ path: join(dir, 'SAM'), noBackup: true });
+  t.equal((await compareWithHivex(join(dir, 'SAM'), exportKeys(h))).diff, undefined, 'hivexsh reads our lf lists in a 1.3 hive');
   const again = Hive.fromBuffer(Buffer.from(h.toBuffer()));
   t.equal(again.key('CEA\\B\\C')?.value('')?.data, 'default');
   t.throws(() => a.setValue('x', REG.DWORD, 'nope' as unknown as number), { code: 'HIVE_BAD_DATA' });
