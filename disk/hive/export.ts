@@ -7,7 +7,7 @@ import { hiveError } from './errors.js';
 import { NIL } from './cells.js';
 import type { HiveImage } from './registry.js';
 import { jsonData, typeName } from './value-codec.js';
-import { upcaseName, lhHash } from './upcase.js';
+import { upcaseName } from './upcase.js';
 
 export interface ExportedValue {
   name: string;
@@ -86,6 +86,7 @@ export function checkHive(h: HiveImage): CheckReport {
     const ce = e instanceof CeError ? e : hiveError('HIVE_INTERNAL', String(e));
     rep.errors.push({ code: ce.code, message: ce.message, path });
   };
+  const skRefs = new Map<number, number>();
   if (!h.isRootFlagged()) rep.warnings.push({ code: 'HIVE_ROOT_FLAG', message: 'The root key lacks the KEY_HIVE_ENTRY flag.' });
   try {
     walkKeys(h, (off, path, children) => {
@@ -109,22 +110,33 @@ export function checkHive(h: HiveImage): CheckReport {
       if ((h.keyField(off, 'maxName') & 0xffff) < maxName) rep.warnings.push({ code: 'HIVE_MAX_NAME', message: `Largest subkey name length ${h.keyField(off, 'maxName') & 0xffff} is below ${maxName}.`, path });
       const sk = h.keyField(off, 'sk');
       if (sk === NIL || !h.store.isAllocated(sk) || h.store.sig(sk) !== 'sk') rep.warnings.push({ code: 'HIVE_NO_SECURITY', message: 'The key has no valid security cell.', path });
+      else skRefs.set(sk, (skRefs.get(sk) ?? 0) + 1);
       try {
+        let maxValName = 0;
+        let maxValData = 0;
         for (const v of h.valueOffsets(off)) {
           rep.values++;
           try {
             const info = h.vkInfo(v);
             const data = h.vkData(v);
+            maxValName = Math.max(maxValName, info.name.length * 2);
+            maxValData = Math.max(maxValData, info.size);
             if (data.length < info.size) rep.warnings.push({ code: 'HIVE_SHORT_DATA', message: `Value "${info.name}" declares ${info.size} bytes, its cell holds ${data.length}.`, path });
           } catch (e) {
             err(e, path);
           }
         }
+        if (h.keyField(off, 'maxValName') < maxValName) rep.warnings.push({ code: 'HIVE_MAX_VALUE_NAME', message: `Largest value name length ${h.keyField(off, 'maxValName')} is below ${maxValName}.`, path });
+        if (h.keyField(off, 'maxValData') < maxValData) rep.warnings.push({ code: 'HIVE_MAX_VALUE_DATA', message: `Largest value data size ${h.keyField(off, 'maxValData')} is below ${maxValData}.`, path });
       } catch (e) {
         err(e, path);
       }
-      void lhHash;
     });
+    // a security cell must count at least the keys that use it, or Windows may free it while in use
+    for (const [sk, n] of skRefs) {
+      const refs = h.store.buf.readUInt32LE(h.store.cell(sk).pos + 12);
+      if (refs < n) rep.warnings.push({ code: 'HIVE_SK_REFCOUNT', message: `Security cell 0x${sk.toString(16)} counts ${refs} references, ${n} keys use it.` });
+    }
   } catch (e) {
     err(e);
   }

@@ -591,6 +591,8 @@ export class HiveImage {
   serialize(seq: number, when = new Date()): Buffer {
     this.flushChildren();
     writeCleanBaseBlock(this.store.buf, seq, this.store.binsSize, when);
+    // the first hbin's timestamp backs up the base block's (regf spec, "Hive bin" note 3)
+    this.store.buf.writeBigUInt64LE(toFiletime(when), BASE_BLOCK_SIZE + 20);
     return this.store.image();
   }
 

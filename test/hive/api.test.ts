@@ -9,6 +9,7 @@ import { SHARED } from '../helpers/cli.js';
 import { Hive, currentControlSet, controlSetsToEdit } from '../../disk/hive/hive.js';
 import { REG } from '../../disk/hive/types.js';
 import { encodeValue, decodeValue, parseTypeName } from '../../disk/hive/value-codec.js';
+import { parseData } from '../../disk/hive/cli.js';
 import { marvin32 } from '../../disk/hive/marvin32.js';
 import { lhHash, upcaseName } from '../../disk/hive/upcase.js';
 import { replayLogs } from '../../disk/hive/log-replay.js';
@@ -48,6 +49,14 @@ t.test('value codecs', async (t) => {
   t.equal(parseTypeName('REG_MULTI_SZ'), REG.MULTI_SZ);
   t.equal(parseTypeName('0x20'), 0x20);
   t.throws(() => parseTypeName('REG_FOO'), { code: 'HIVE_BAD_TYPE' });
+  // the CLI's --data parsing
+  t.equal(parseData(REG.EXPAND_SZ, ['%SystemRoot%\\x.exe'], false), '%SystemRoot%\\x.exe');
+  t.same(parseData(REG.BINARY, ['00ff10'], false), Buffer.from([0, 0xff, 0x10]));
+  t.same(parseData(REG.SZ, ['41 00'], true), Buffer.from([0x41, 0]));
+  t.equal(parseData(REG.DWORD, ['0x10'], false), 16);
+  t.equal(parseData(REG.QWORD, ['18446744073709551615'], false), 2n ** 64n - 1n);
+  t.throws(() => parseData(REG.DWORD, ['12abc'], false), { code: 'HIVE_BAD_DATA' });
+  t.throws(() => parseData(REG.BINARY, ['0g'], false), { code: 'HIVE_BAD_DATA' });
   t.throws(() => encodeValue(REG.DWORD, 2 ** 33), { code: 'HIVE_BAD_DATA' });
   t.throws(() => encodeValue(REG.MULTI_SZ, ['a', '']), { code: 'HIVE_BAD_DATA' });
 });
