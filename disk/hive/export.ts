@@ -92,6 +92,7 @@ export function checkHive(h: HiveImage): CheckReport {
     walkKeys(h, (off, path, children) => {
       rep.keys++;
       const declared = h.keyField(off, 'nSub');
+      if (h.keyField(off, 'nVal') > 0 && h.keyField(off, 'valList') === NIL) rep.warnings.push({ code: 'HIVE_VALUE_COUNT', message: `The key declares ${h.keyField(off, 'nVal')} values but has no value list.`, path });
       if (declared !== children.length) rep.warnings.push({ code: 'HIVE_SUBKEY_COUNT', message: `The key declares ${declared} subkeys, its list has ${children.length}.`, path });
       let prev = '';
       let maxName = 0;

@@ -5,8 +5,10 @@
  * New format (Windows 8.1+, file type 6): HvLE entries from sector 1 on, each with a sequence
  * number, the hive bins size, dirty page references and two Marvin32 hashes. We take the valid
  * entries of all logs, sorted by sequence number, starting at the primary's secondary sequence
- * number, and apply them while the numbers are consecutive (the first one may be later: the
- * partial-reconcile case). A bad hash or size stops at that entry.
+ * number, and apply them while the numbers are consecutive. The spec stops when the first entry
+ * is not exactly the secondary number; we start at the lowest one above it instead (the
+ * "partial reconcile" case, where the primary already holds the skipped entries' pages).
+ * A bad hash or size stops at that entry.
  * Old format (file type 1/2): a 'DIRT' bitmap of 512-byte pages after sector 0, then the pages;
  * applied when the log's base block is valid and its timestamp equals the primary's.
  */
