@@ -146,8 +146,9 @@ export class Hive extends HiveImage implements RegistryHive {
    */
   async save(opts: HiveSaveOptions = {}): Promise<HiveSaveResult> {
     if (this.readOnly) throw hiveError('HIVE_READ_ONLY', 'The hive was opened read-only; it cannot be saved.', {}, 'Open it without readOnly.');
-    const target = resolve(opts.path ?? this.path);
-    if (!target) throw hiveError('HIVE_NO_PATH', 'This hive has no file; give save() a path.', {});
+    const dest = opts.path ?? this.path;
+    if (!dest) throw hiveError('HIVE_NO_PATH', 'This hive has no file; give save() a path.', {});
+    const target = resolve(dest);
     let backup: string | undefined;
     if (!opts.noBackup && (await exists(target))) {
       backup = `${target}.ce-backup`;
