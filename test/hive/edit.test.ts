@@ -107,6 +107,22 @@ t.test('API edits: case-insensitive lookup, class names kept, sk refcounts, free
   t.throws(() => a.values(), { code: 'HIVE_KEY_DELETED' });
 });
 
+t.test('deleting frees every cell a key used (values, big data, lists, nk)', async (t) => {
+  const h = Hive.fromBuffer(await readFile(join(FIXTURES, 'SECURITY')), { acceptDirty: true });
+  const count = () => Hive.fromBuffer(Buffer.from(h.toBuffer())).store.stats;
+  const before = count();
+  const k = h.root.createKey('Tmp\\A\\B');
+  k.setValue('big', REG.BINARY, Buffer.alloc(100 * 1024, 3));
+  k.setValue('s', REG.SZ, 'some text here');
+  k.setValue('d', REG.DWORD, 5);
+  h.key('Tmp')!.setValue('m', REG.MULTI_SZ, ['x', 'y']);
+  t.ok(count().allocated > before.allocated + 10);
+  t.ok(h.root.deleteKey('Tmp'));
+  const after = count();
+  t.equal(after.allocated, before.allocated, 'allocated cells back to the count before');
+  t.ok(checkHive(h).ok);
+});
+
 t.test('save in place twice: the backup is never overwritten; read-only refuses', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'SAM');
