@@ -7,7 +7,7 @@ import { hiveError } from './errors.js';
 import { NIL } from './cells.js';
 import type { HiveImage } from './registry.js';
 import { jsonData, typeName } from './value-codec.js';
-import { upcaseName } from './upcase.js';
+import { upcaseName, lhHash } from './upcase.js';
 
 export interface ExportedValue {
   name: string;
@@ -107,6 +107,14 @@ export function checkHive(h: HiveImage): CheckReport {
         } catch (e) {
           err(e, path);
         }
+      }
+      try {
+        for (const e of h.storedHashes(off)) {
+          const name = h.keyName(e.off);
+          if (lhHash(name) !== e.hash) rep.warnings.push({ code: 'HIVE_LH_HASH', message: `The lh hash of subkey "${name}" is 0x${e.hash.toString(16)}, expected 0x${lhHash(name).toString(16)}.`, path });
+        }
+      } catch (e) {
+        err(e, path);
       }
       if ((h.keyField(off, 'maxName') & 0xffff) < maxName) rep.warnings.push({ code: 'HIVE_MAX_NAME', message: `Largest subkey name length ${h.keyField(off, 'maxName') & 0xffff} is below ${maxName}.`, path });
       const sk = h.keyField(off, 'sk');

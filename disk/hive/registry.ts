@@ -147,6 +147,21 @@ export class HiveImage {
     }
   }
 
+  /** For `check`: the (nk offset, stored lh hash) pairs of a key's stored lh leaves. */
+  storedHashes(off: number): { off: number; hash: number }[] {
+    if (this.pendingChildren.has(off)) return [];
+    const list = this.keyField(off, 'subList');
+    if (list === NIL || this.keyField(off, 'nSub') === 0) return [];
+    const out: { off: number; hash: number }[] = [];
+    for (const cell of this.listCells(list)) {
+      const { pos } = this.store.cell(cell, 'subkey list');
+      if (this.buf.toString('latin1', pos, pos + 2) !== 'lh') continue;
+      const n = this.buf.readUInt16LE(pos + 2);
+      for (let i = 0; i < n; i++) out.push({ off: this.buf.readUInt32LE(pos + 4 + i * 8), hash: this.buf.readUInt32LE(pos + 8 + i * 8) });
+    }
+    return out;
+  }
+
   /** The list cells of a key's stored subkey list (to free them). */
   private listCells(listOff: number): number[] {
     const cells = [listOff];
