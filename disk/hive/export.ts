@@ -48,13 +48,34 @@ export function walkKeys(h: HiveImage, visit: (off: number, path: string, childr
 }
 
 export function exportKeys(h: HiveImage): ExportedKey[] {
-  const out: ExportedKey[] = [];
-  walkKeys(h, (off, path, children) => {
+  return [...iterateKeys(h)];
+}
+
+/** The export one key at a time (bounded memory for big hives), same order as exportKeys. */
+export function* iterateKeys(h: HiveImage): Generator<ExportedKey> {
+  const seen = new Set<number>();
+  const stack: { off: number; path: string }[] = [{ off: h.rootOff, path: '' }];
+  while (stack.length) {
+    const { off, path } = stack.pop()!;
+    if (seen.has(off)) throw hiveError('HIVE_CYCLE', `The key node at 0x${off.toString(16)} is reached twice (a loop in the key tree).`, { offset: off, path });
+    seen.add(off);
+    const children = h.childOffsets(off);
+    for (let i = children.length - 1; i >= 0; i--) {
+      const c = children[i]!;
+      const name = h.keyName(c);
+      stack.push({ off: c, path: path ? `${path}\\${name}` : name });
+    }
+    yield exportKey(h, off, path, children.length);
+  }
+}
+
+function exportKey(h: HiveImage, off: number, path: string, subkeys: number): ExportedKey {
+  {
     const k: ExportedKey = {
       path,
-      name: off === h.rootOff && path === '' ? h.keyName(off) : h.keyName(off),
+      name: h.keyName(off),
       lastWritten: h.keyStamp(off).toISOString(),
-      subkeys: children.length,
+      subkeys,
       values: h.valueOffsets(off).map((v) => {
         const info = h.vkInfo(v);
         const raw = h.vkData(v);
@@ -63,9 +84,8 @@ export function exportKeys(h: HiveImage): ExportedKey[] {
     };
     const cls = h.className(off);
     if (cls !== undefined) k.className = cls;
-    out.push(k);
-  });
-  return out;
+    return k;
+  }
 }
 
 export interface CheckReport {
