@@ -21,8 +21,9 @@ const KEY_HIVE_ENTRY = 0x04;
 const VK_COMP_NAME = 0x1;
 /** Data over this size is stored as `db` big data in hives 1.4+ (CM_KEY_VALUE_BIG). */
 export const BIG_DATA_THRESHOLD = 16344;
-const LEAF_MAX = 1024;
-const LEAF_SPLIT = 512;
+// Leaves stay under Windows' own leaf size (about 500 entries fit a 4 KiB page), longer lists become an ri
+const LEAF_MAX = 500;
+const LEAF_SPLIT = 500;
 export const MAX_KEY_NAME = 255;
 export const MAX_VALUE_NAME = 16383;
 
