@@ -102,6 +102,8 @@ export interface WriteContext {
   /** Resume support: the last committed virtual offset to continue after, and a hook to record progress. */
   resumeFrom?: number;
   onCommit?(state: { virtualOffset: number; fileOffset: number }): Promise<void>;
+  /** Resume support: read back bytes the interrupted run wrote to the output (e.g. the VHD BAT). */
+  readBack?(position: number, length: number): Promise<Buffer>;
 }
 
 export interface WriteResult {
