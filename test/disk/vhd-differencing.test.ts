@@ -10,13 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { tempDir } from '../helpers/tmp.js';
 import { makeSparseRaw, qemuCompare } from '../helpers/disk-images.js';
 import { convert } from '../../disk/convert/engine.js';
-import { createDifferencingVhd, type DiffWrite } from '../../disk/vhd/make-differencing.js';
+import { createDifferencingVhd, type DiffOptions, type DiffWrite } from '../../disk/vhd/make-differencing.js';
 import { openDisk } from '../../disk/open.js';
 import { describeImage } from '../../disk/describe.js';
 
 const MiB = 1 << 20;
 
-async function setup(t: Tap.Test) {
+async function setup(t: Parameters<typeof tempDir>[0]) {
   const dir = await tempDir(t);
   const praw = join(dir, 'parent.raw');
   await makeSparseRaw(praw, 9 * MiB, 0);
@@ -69,11 +69,12 @@ t.test('parent found by each locator alone and by parent_name (UTF-16BE)', async
   const { dir, expected } = await setup(t);
   const writes = [{ offset: 4096, data: randomBytes(8192) }];
   const want = apply(expected, writes);
-  for (const [name, o] of [
-    ['W2ru', { locators: ['W2ru' as const] }],
-    ['W2ku', { locators: ['W2ku' as const] }],
+  const cases: Array<[string, DiffOptions]> = [
+    ['W2ru', { locators: ['W2ru'] }],
+    ['W2ku', { locators: ['W2ku'] }],
     ['parent_name', { locators: [] }],
-  ] as const) {
+  ];
+  for (const [name, o] of cases) {
     const child = join(dir, `c-${name}.vhd`);
     await createDifferencingVhd(join(dir, 'parent.vhd'), child, writes, o);
     const d = await openDisk(child);
