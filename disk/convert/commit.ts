@@ -2,6 +2,7 @@
  * Resume checkpoints for writers: every `everyBytes` of virtual progress (or `everyMs`), drain the
  * writes, make them durable (sink.sync) and report the committed position (WriteContext.onCommit).
  * What a writer must persist before the commit (e.g. the VHD BAT) goes in `beforeCommit`.
+ * CE_CONVERT_COMMIT_BYTES overrides the interval (tests use small values).
  */
 import type { WriteContext } from '../types.js';
 import type { WriteQueue } from './write-queue.js';
@@ -14,7 +15,7 @@ export class Committer {
     private readonly q: WriteQueue,
     private readonly ctx: WriteContext,
     private readonly beforeCommit?: () => Promise<void>,
-    private readonly everyBytes = 256 << 20,
+    private readonly everyBytes = Number(process.env.CE_CONVERT_COMMIT_BYTES) || 256 << 20,
     private readonly everyMs = 10_000,
   ) {}
 

@@ -7,7 +7,7 @@ import type { ByteSource, OpenOptions, Problem } from '../types.js';
 import { CeError } from '../../core/errors.js';
 import { isPowerOfTwo } from '../fields.js';
 import { readExact } from '../io/file.js';
-import { FOOTER_SIZE, VHD_MAX_SIZE, chsBytes, hasFooterCookie, parseFooter, sizeSource, virtualSizeOf, type VhdFooter } from './footer.js';
+import { FOOTER_SIZE, VHD_MAX_SIZE, chsBytes, hasFooterCookie, parseFooter, sizeSource, vhdChecksum, virtualSizeOf, type VhdFooter } from './footer.js';
 import { HEADER_SIZE, bitmapSize, parseDynamicHeader } from './header.js';
 import { BAT_UNUSED, VhdDisk } from './disk.js';
 import { openVhdParent } from './parent.js';
@@ -25,28 +25,32 @@ async function findFooter(src: ByteSource, problems: Problem[]): Promise<{ foote
   if (src.size < FOOTER_SIZE) throw err('VHD_TRUNCATED', `${src.name}: ${src.size} bytes is too small for a VHD.`);
   const tailBuf = await readExact(src, src.size - FOOTER_SIZE, FOOTER_SIZE);
   const headBuf = await readExact(src, 0, FOOTER_SIZE);
-  const tail = hasFooterCookie(tailBuf) ? parseFooter(tailBuf, src.name) : undefined;
-  const head = hasFooterCookie(headBuf) && src.size >= FOOTER_SIZE * 2 ? parseFooter(headBuf, src.name) : undefined;
-  if (tail?.checksumValid) {
-    if (head && !headBuf.equals(tailBuf)) {
+  // Checksums first: a damaged footer is reported as such, not as whatever its garbage fields say.
+  const sumOk = (b: Buffer) => vhdChecksum(b, 64) === b.readUInt32BE(64);
+  const tailHas = hasFooterCookie(tailBuf);
+  const headHas = hasFooterCookie(headBuf) && src.size > FOOTER_SIZE;
+  const tail = tailHas && sumOk(tailBuf) ? parseFooter(tailBuf, src.name) : undefined;
+  const head = headHas && sumOk(headBuf) ? parseFooter(headBuf, src.name) : undefined;
+  if (tail) {
+    if (headHas && !headBuf.equals(tailBuf)) {
       problems.push({ code: 'VHD_FOOTER_COPY_MISMATCH', severity: 'warning', message: 'The footer copy at offset 0 differs from the footer at the end.', offset: 0 });
     }
-    if (head && !head.checksumValid) problems.push({ code: 'VHD_FOOTER_COPY_CHECKSUM', severity: 'warning', message: 'The footer copy at offset 0 has a bad checksum.', offset: 0 });
+    if (headHas && !head) problems.push({ code: 'VHD_FOOTER_COPY_CHECKSUM', severity: 'warning', message: 'The footer copy at offset 0 has a bad checksum.', offset: 0 });
     return { footer: tail, dataEnd: src.size - FOOTER_SIZE };
   }
-  if (head?.checksumValid && head.type !== 'fixed') {
+  if (head && head.type !== 'fixed') {
     problems.push({
-      code: tail ? 'VHD_FOOTER_CHECKSUM' : 'VHD_FOOTER_END_MISSING',
+      code: tailHas ? 'VHD_FOOTER_CHECKSUM' : 'VHD_FOOTER_END_MISSING',
       severity: 'error',
-      message: tail ? 'The footer at the end has a bad checksum; using the copy at offset 0.' : 'No footer at the end (interrupted append?); using the copy at offset 0.',
+      message: tailHas ? 'The footer at the end has a bad checksum; using the copy at offset 0.' : 'No footer at the end (interrupted append?); using the copy at offset 0.',
       offset: src.size - FOOTER_SIZE,
     });
     return { footer: head, dataEnd: src.size };
   }
-  if (tail) {
-    throw err('VHD_FOOTER_CHECKSUM', `${src.name}: the VHD footer checksum is wrong (stored ${tail.checksum.toString(16)}).`, { offset: src.size - FOOTER_SIZE });
+  if (tailHas) {
+    throw err('VHD_FOOTER_CHECKSUM', `${src.name}: the VHD footer checksum is wrong (stored ${tailBuf.readUInt32BE(64).toString(16)}).`, { offset: src.size - FOOTER_SIZE });
   }
-  if (head) throw err('VHD_FOOTER_CHECKSUM', `${src.name}: the footer copy at offset 0 has a bad checksum and there is no footer at the end.`);
+  if (headHas) throw err('VHD_FOOTER_CHECKSUM', `${src.name}: the footer copy at offset 0 has a bad checksum and there is no footer at the end.`);
   throw err('VHD_FOOTER_MISSING', `${src.name}: no VHD footer at the end of the file.`, undefined, 'The file is not a VHD, or it is truncated.');
 }
 
