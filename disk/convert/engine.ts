@@ -36,6 +36,8 @@ export interface ConvertOptions {
   resume?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /** Least time between progress events (default 250 ms; 0 = every block). */
+  progressIntervalMs?: number;
   inFlight?: number;
   /** Holes in a local output file: default true, except when the preset forbids them. */
   sparse?: boolean;
@@ -148,7 +150,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
       if (st && sameJob(st, identity)) resumeFrom = st.virtualOffset;
     }
     const algos = opts.hash ?? [];
-    const meter = opts.onProgress ? new ProgressMeter(opts.onProgress, plan.writerOptions.virtualSize ?? disk.virtualSize, 'convert') : undefined;
+    const meter = opts.onProgress ? new ProgressMeter(opts.onProgress, plan.writerOptions.virtualSize ?? disk.virtualSize, 'convert', opts.progressIntervalMs) : undefined;
     if (resumeFrom && meter) meter.set(resumeFrom);
 
     const out = await writeAtomically(
@@ -237,7 +239,7 @@ export async function convertToSink(srcPath: string, sink: Sink, opts: ConvertOp
     const plan = planConversion(disk, sink.name, { ...opts, preset: opts.preset });
     const algos = opts.hash ?? [];
     const hsink = algos.length ? new HashingSink(sink, algos) : undefined;
-    const meter = opts.onProgress ? new ProgressMeter(opts.onProgress, disk.virtualSize, 'convert') : undefined;
+    const meter = opts.onProgress ? new ProgressMeter(opts.onProgress, disk.virtualSize, 'convert', opts.progressIntervalMs) : undefined;
     const res = await writeDisk(disk, hsink ?? sink, plan, { signal: opts.signal, inFlight: opts.inFlight, meter });
     const hashes = hsink?.digests(res.fileSize) ?? undefined;
     return {
