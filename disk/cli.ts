@@ -115,8 +115,9 @@ export function registerCommands(program: Command): void {
     .option('--overwrite', 'replace an existing output')
     .option('--resume', 'continue an interrupted conversion (and keep the partial output if this one fails)')
     .option('--no-sparse', 'never leave holes in a local output file')
+    .option('--tar-gz', 'wrap a raw output as disk.raw in a gzip-compressed tar (GCP)')
     .option('--in-flight <n>', 'reads in flight', (v) => Number(v))
-    .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number }) =>
+    .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number; tarGz?: boolean }) =>
       runCommand(o, async () => {
         const ac = new AbortController();
         const onSig = () => ac.abort();
@@ -124,7 +125,7 @@ export function registerCommands(program: Command): void {
         process.once('SIGTERM', onSig);
         const bar = o.progress || o.json ? createCliProgress({ json: o.json, label: 'convert' }) : undefined;
         try {
-          const common = { to: o.to, preset: o.preset, format: o.format, hash: parseHash(o.hash), signal: ac.signal, onProgress: bar?.update, inFlight: o.inFlight, sparse: o.sparse };
+          const common = { to: o.to, preset: o.preset, format: o.format, hash: parseHash(o.hash), signal: ac.signal, onProgress: bar?.update, inFlight: o.inFlight, sparse: o.sparse, tarGz: o.tarGz };
           if (dst === '-') {
             const r = await convertToSink(src, new StreamSink('stdout', process.stdout), { ...common, onProgress: undefined });
             process.stderr.write(JSON.stringify(r) + '\n');

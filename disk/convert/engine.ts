@@ -45,6 +45,8 @@ export interface ConvertOptions {
   blockSize?: number;
   compressionLevel?: number;
   extra?: Record<string, unknown>;
+  /** Wrap a raw output as disk.raw in a gzip-compressed tar (implied by --preset gcp with a .tar.gz name). */
+  tarGz?: boolean;
 }
 
 export interface ConvertResult {
@@ -63,6 +65,8 @@ export interface Plan {
   writer: DiskWriter;
   preset?: PresetPlan;
   writerOptions: WriterOptions;
+  /** Wrap the raw output as disk.raw in a .tar.gz (GCP). */
+  tarGz: boolean;
   notes: string[];
 }
 
@@ -90,7 +94,11 @@ export function planConversion(disk: Disk, dst: string, opts: ConvertOptions): P
     ...(opts.compressionLevel !== undefined ? { compressionLevel: opts.compressionLevel } : {}),
     extra: { ...opts.extra, sparse },
   };
-  return { writer, preset, writerOptions, notes: [...(preset?.notes ?? [])] };
+  const tarGz = preset?.tarGz ?? opts.tarGz === true;
+  if (tarGz && writer.target !== 'raw') {
+    throw new CeError('DISK_TAR_GZ_RAW_ONLY', `A .tar.gz output holds a raw disk.raw; --to ${writer.target} cannot be wrapped.`, { status: 400 });
+  }
+  return { writer, preset, writerOptions, tarGz, notes: [...(preset?.notes ?? [])] };
 }
 
 export interface StreamOptions {
@@ -137,7 +145,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
     const plan = planConversion(disk, dst, opts);
     if (resolve(srcPath) === dst) throw new CeError('DISK_OUTPUT_IS_SOURCE', 'The output would overwrite the source.', { status: 400 });
     const srcInfo = disk.source instanceof FileSource ? disk.source : undefined;
-    const jobKey = JSON.stringify({ wo: { ...plan.writerOptions }, tarGz: plan.preset?.tarGz ?? false });
+    const jobKey = JSON.stringify({ wo: { ...plan.writerOptions }, tarGz: plan.tarGz });
     const identity = {
       v: 1 as const,
       source: { path: await realpath(srcPath).catch(() => srcPath), size: disk.source.size, mtimeMs: srcInfo?.mtimeMs ?? 0 },
@@ -161,7 +169,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
         if (hsink && resumeFrom) hsink.invalidate();
         const base: Sink = hsink ?? file;
         const outSize = plan.writerOptions.virtualSize ?? disk.virtualSize;
-        const tar = plan.preset?.tarGz ? new TarGzSink(base, 'disk.raw', outSize) : undefined;
+        const tar = plan.tarGz ? new TarGzSink(base, 'disk.raw', outSize) : undefined;
         const wo = { ...plan.writerOptions, outputPath: dst, createSink: async (name: string) => {
           const p = join(dirname(dst), `${name}.partial`);
           extraPartials.push(p);
@@ -208,7 +216,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
       output: {
         path: dst,
         target: plan.writer.target,
-        format: plan.preset?.tarGz ? 'tar.gz' : plan.writer.format,
+        format: plan.tarGz ? 'tar.gz' : plan.writer.format,
         subformat: plan.writer.subformat,
         fileSize: out.fileSize,
         virtualSize: plan.writerOptions.virtualSize ?? disk.virtualSize,
