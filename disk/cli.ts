@@ -6,22 +6,22 @@ import { Command, Option } from 'commander';
 import { CeError } from '../core/errors.js';
 import { EXIT, createCliProgress, formatBytes, printResult, runCommand } from '../core/cli-kit.js';
 import type { FormatName } from './types.js';
-import { describeImage, checkImage, type ImageInfo } from './describe.js';
-import { convert, convertToSink, type ConvertResult } from './convert/engine.js';
-import { HASH_ALGOS, type HashAlgo } from './convert/hash-sink.js';
-import { StreamSink } from './io/stream.js';
-import { openDisk } from './open.js';
-import { compareDisks } from './compare.js';
-import { targets } from './formats.js';
-import { presets } from './presets.js';
+import type { ImageInfo } from './describe.js';
+import type { ConvertResult } from './convert/engine.js';
+import type { HashAlgo } from './convert/hash-sink.js';
 
-const FORMATS = ['raw', 'vhd', 'vhdx', 'vmdk', 'qcow2'];
+// The engine is imported inside each action: `ce --help` and other domains' commands stay fast.
+// These lists are checked against the registry in test/disk/cli.test.ts.
+export const FORMATS = ['raw', 'vhd', 'vhdx', 'vmdk', 'qcow2'];
+export const TARGETS = ['vhdx', 'vhdx-fixed', 'vmdk', 'vmdk-stream', 'vmdk-flat', 'qcow2', 'vhd', 'vhd-fixed', 'raw'];
+export const PRESETS = ['azure', 'hyperv', 'vsphere', 'aws', 'gcp', 'xenserver', 'nutanix'];
+const HASH_ALGOS = ['md5', 'sha256'];
 
 function parseHash(v: string | undefined): HashAlgo[] | undefined {
   if (!v) return undefined;
   const list = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const a of list) {
-    if (!HASH_ALGOS.includes(a as HashAlgo)) throw new CeError('DISK_HASH_UNKNOWN', `Unknown hash ${a}.`, { hint: `Use ${HASH_ALGOS.join(', ')}.`, status: 400 });
+    if (!HASH_ALGOS.includes(a)) throw new CeError('DISK_HASH_UNKNOWN', `Unknown hash ${a}.`, { hint: `Use ${HASH_ALGOS.join(', ')}.`, status: 400 });
   }
   return list as HashAlgo[];
 }
@@ -60,7 +60,10 @@ export function registerCommands(program: Command): void {
     .addOption(fmt())
     .option('--json', 'JSON output')
     .action(async (image: string, o: { json?: boolean; format?: FormatName }) =>
-      runCommand(o, async () => printResult(await describeImage(image, { format: o.format }), o, humanInfo)),
+      runCommand(o, async () => {
+        const { describeImage } = await import('./describe.js');
+        printResult(await describeImage(image, { format: o.format }), o, humanInfo);
+      }),
     );
 
   program
@@ -71,6 +74,7 @@ export function registerCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (image: string, o: { json?: boolean; format?: FormatName }) =>
       runCommand(o, async () => {
+        const { checkImage } = await import('./describe.js');
         const r = await checkImage(image, { format: o.format });
         printResult(r, o, (v) => (v.problems.length ? v.problems.map((p) => `${p.severity} ${p.code}: ${p.message}`).join('\n') : `${v.path}: no problems found`));
         if (!r.ok) process.exitCode = EXIT.PROBLEMS;
@@ -85,6 +89,8 @@ export function registerCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (a: string, b: string, o: { json?: boolean }) =>
       runCommand(o, async () => {
+        const { openDisk } = await import('./open.js');
+        const { compareDisks } = await import('./compare.js');
         const da = await openDisk(a);
         try {
           const db = await openDisk(b);
@@ -106,8 +112,8 @@ export function registerCommands(program: Command): void {
     .description('convert an image to another format (output written to <dst>.partial, renamed at the end); <dst> "-" streams to stdout')
     .argument('<src>', 'source image or block device')
     .argument('<dst>', 'output file, or - for stdout')
-    .addOption(new Option('--to <format>', 'output format').choices(targets()))
-    .addOption(new Option('--preset <platform>', 'check and shape the output for a platform').choices(presets.map((p) => p.name)))
+    .addOption(new Option('--to <format>', 'output format').choices(TARGETS))
+    .addOption(new Option('--preset <platform>', 'check and shape the output for a platform').choices(PRESETS))
     .addOption(fmt())
     .option('--hash <algos>', 'hash the output while writing: md5,sha256')
     .option('--progress', 'progress bar on stderr (a TTY)')
@@ -115,10 +121,13 @@ export function registerCommands(program: Command): void {
     .option('--overwrite', 'replace an existing output')
     .option('--resume', 'continue an interrupted conversion (and keep the partial output if this one fails)')
     .option('--no-sparse', 'never leave holes in a local output file')
+    .option('--no-fsync', 'do not fsync the output before the rename (scratch outputs, benchmarks; like qemu-img -t unsafe)')
     .option('--tar-gz', 'wrap a raw output as disk.raw in a gzip-compressed tar (GCP)')
     .option('--in-flight <n>', 'reads in flight', (v) => Number(v))
-    .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number; tarGz?: boolean }) =>
+    .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number; tarGz?: boolean; fsync?: boolean }) =>
       runCommand(o, async () => {
+        const { convert, convertToSink } = await import('./convert/engine.js');
+        const { StreamSink } = await import('./io/stream.js');
         const ac = new AbortController();
         const onSig = () => ac.abort();
         process.once('SIGINT', onSig);
@@ -131,7 +140,7 @@ export function registerCommands(program: Command): void {
             process.stderr.write(JSON.stringify(r) + '\n');
             return;
           }
-          const r = await convert(src, dst, { ...common, overwrite: o.overwrite, resume: o.resume });
+          const r = await convert(src, dst, { ...common, overwrite: o.overwrite, resume: o.resume, fsync: o.fsync });
           bar?.stop();
           if (o.json) process.stdout.write(JSON.stringify({ event: 'result', ...r }) + '\n');
           else printResult(r, o, humanConvert);

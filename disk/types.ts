@@ -22,6 +22,7 @@ export interface Sink {
   readonly name: string;
   /** false for pipes/HTTP streams: then pwrite positions must be strictly sequential. */
   readonly seekable: boolean;
+  /** Resolves once the sink no longer needs `data` (the writer may then reuse the buffer). */
   pwrite(data: Buffer, position: number): Promise<void>;
   /** Set the final length (holes read as zero). Optional for sequential sinks. */
   truncate?(length: number): Promise<void>;

@@ -45,6 +45,8 @@ export interface ConvertOptions {
   blockSize?: number;
   compressionLevel?: number;
   extra?: Record<string, unknown>;
+  /** fsync the output before the rename (default true; false like `qemu-img -t unsafe`, for scratch outputs). */
+  fsync?: boolean;
   /** Wrap a raw output as disk.raw in a gzip-compressed tar (implied by --preset gcp with a .tar.gz name). */
   tarGz?: boolean;
 }
@@ -206,7 +208,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
         meter?.flush();
         return { res, fileSize, hashes, hashMode };
       },
-      { overwrite: opts.overwrite, resume: resumeFrom > 0, keepPartialOnError: opts.resume },
+      { overwrite: opts.overwrite, resume: resumeFrom > 0, keepPartialOnError: opts.resume, fsync: opts.fsync },
     );
     for (const p of extraPartials) await rename(p, p.replace(/\.partial$/, ''));
     await removeState(tmp);

@@ -142,6 +142,11 @@ export class ReadAheadDisk implements Disk {
     return out;
   }
 
+  /** Give back a buffer this disk handed over (a whole-chunk read) once the writer is done with it. */
+  release(buf: Buffer): void {
+    this.pool.release(buf);
+  }
+
   describe(): DiskDescription {
     return this.inner.describe();
   }

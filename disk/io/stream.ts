@@ -21,9 +21,9 @@ export class StreamSink implements Sink {
       throw new CeError('DISK_SINK_SEQUENTIAL', `${this.name} is a stream: write at ${position}, expected ${this.pos}.`, { status: 500 });
     }
     this.pos += data.length;
-    if (!this.out.write(data)) await new Promise<void>((resolve, reject) => {
-      this.out.once('drain', resolve);
-      this.out.once('error', reject);
+    // Resolve when the stream has written the chunk: the writer may then reuse the buffer.
+    await new Promise<void>((resolve, reject) => {
+      this.out.write(data, (e) => (e ? reject(e) : resolve()));
     });
   }
 

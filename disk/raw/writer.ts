@@ -11,7 +11,7 @@ import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult }
 import { CeError, throwIfCancelled } from '../../core/errors.js';
 import { planBlocks } from '../block-map.js';
 import { isZero, zeros, ZERO_CHUNK } from '../zero.js';
-import { WriteQueue } from '../convert/write-queue.js';
+import { WriteQueue, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 
 /** Unit of reads (2 MiB: one VHD block, one read-ahead chunk). */
@@ -56,12 +56,12 @@ export async function writeFlatData(src: Disk, q: WriteQueue, size: number, spar
     const len = Math.min(RAW_STEP, src.virtualSize - off);
     const data = await src.read(off, len);
     if (sparse) {
-      for (let o = 0; o < len; o += HOLE_UNIT) {
-        const piece = data.subarray(o, Math.min(len, o + HOLE_UNIT));
-        if (!isZero(piece)) await q.write(piece, base + off + o);
-      }
+      const pieces: number[] = [];
+      for (let o = 0; o < len; o += HOLE_UNIT) if (!isZero(data.subarray(o, Math.min(len, o + HOLE_UNIT)))) pieces.push(o);
+      const done = releaseAfter(src, data, pieces.length);
+      for (const o of pieces) await q.write(data.subarray(o, Math.min(len, o + HOLE_UNIT)), base + off + o, done);
     } else {
-      await q.write(data, base + off);
+      await q.write(data, base + off, releaseAfter(src, data, 1));
     }
     pos = off + len;
     ctx.onProgress?.(pos);

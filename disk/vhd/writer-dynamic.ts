@@ -3,7 +3,8 @@
  * (rounded to 512), then blocks of [512-byte sector bitmap, all ones][2 MiB data], footer at EOF.
  *
  * Seekable sink: one pass. Blocks are read in order, all-zero blocks are skipped, the others are
- * appended; the BAT is written at every resume checkpoint and at the end.
+ * appended; the BAT is written at every resume checkpoint and at the end. On a local file where
+ * holes are allowed (extra.sparse), all-zero 1 MiB pieces inside a block are left as holes.
  * Sequential sink (pipe, HTTP, tar): the BAT is computed first from `blocks()` (which the engine
  * makes exact for raw sources), then everything is written forward; listed blocks that turn out
  * to be zero are written as zero blocks (their BAT slots are already out).
@@ -13,7 +14,7 @@ import { throwIfCancelled } from '../../core/errors.js';
 import { planBlocks } from '../block-map.js';
 import { isZero, zeros } from '../zero.js';
 import { outputSize } from '../raw/writer.js';
-import { WriteQueue } from '../convert/write-queue.js';
+import { WriteQueue, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 import { checkVhdSize, makeFooter, uuidBytes, VHD_BLOCK } from './create.js';
 import { bitmapSize, serializeDynamicHeader } from './header.js';
@@ -21,6 +22,8 @@ import { BAT_UNUSED } from './disk.js';
 import { vhdTimestamp } from './footer.js';
 
 const HEADER_AT = 512;
+/** Unit of holes inside a block when the output may be sparse. */
+const HOLE_UNIT = 1 << 20;
 const BAT_AT = 1536;
 
 export interface DynamicLayout {
@@ -63,6 +66,7 @@ export const vhdDynamicWriter: DiskWriter = {
     const stride = L.bitmap.length + L.blockSize;
     const planned = await planBlocks(src, L.blockSize, ctx.signal);
     const sequential = !sink.seekable;
+    const sparse = !sequential && opts.extra?.sparse === true;
 
     let next = L.dataStart;
     let from = 0;
@@ -99,14 +103,25 @@ export const vhdDynamicWriter: DiskWriter = {
       if (sequential) {
         const at = bat[i]! * 512;
         await q.write(L.bitmap, at);
-        await q.write(data, at + L.bitmap.length);
+        await q.write(data, at + L.bitmap.length, releaseAfter(src, data, 1));
         if (len < L.blockSize) await q.write(zeros(L.blockSize - len), at + L.bitmap.length + len);
         seqAt = at + stride;
-      } else if (!isZero(data)) {
+      } else if (isZero(data)) {
+        releaseAfter(src, data, 0);
+      } else {
         bat[i] = next / 512;
         await q.write(L.bitmap, next);
-        await q.write(data, next + L.bitmap.length);
-        if (len < L.blockSize) await q.write(zeros(L.blockSize - len), next + L.bitmap.length + len);
+        const at = next + L.bitmap.length;
+        if (sparse) {
+          // Local file: zero pieces stay holes (the footer written after them sizes the file).
+          const pieces: number[] = [];
+          for (let o = 0; o < len; o += HOLE_UNIT) if (!isZero(data.subarray(o, Math.min(len, o + HOLE_UNIT)))) pieces.push(o);
+          const done = releaseAfter(src, data, pieces.length);
+          for (const o of pieces) await q.write(data.subarray(o, Math.min(len, o + HOLE_UNIT)), at + o, done);
+        } else {
+          await q.write(data, at, releaseAfter(src, data, 1));
+          if (len < L.blockSize) await q.write(zeros(L.blockSize - len), at + len);
+        }
         next += stride;
       }
       ctx.onProgress?.(off + len);

@@ -16,6 +16,14 @@ import type { Progress } from '../../core/progress.js';
 
 const MiB = 1 << 20;
 
+t.test('the CLI choice lists match the registry', async (t) => {
+  const { TARGETS, PRESETS } = await import('../../disk/cli.js');
+  const { targets } = await import('../../disk/formats.js');
+  const { presets } = await import('../../disk/presets.js');
+  t.same([...TARGETS].sort(), targets().sort());
+  t.same(PRESETS, presets.map((p) => p.name));
+});
+
 t.test('ce convert / info / check / compare', async (t) => {
   const dir = await tempDir(t);
   const src = join(dir, 'src.raw');
