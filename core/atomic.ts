@@ -28,6 +28,8 @@ export interface AtomicWriteOptions {
   keepPartialOnError?: boolean;
   /** Open the partial file without truncating it (resume). */
   resume?: boolean;
+  /** fsync the file and its directory (default true). false only for scratch outputs and benchmarks. */
+  fsync?: boolean;
 }
 
 /**
@@ -53,10 +55,10 @@ export async function writeAtomically<T>(
   let ok = false;
   try {
     const result = await write(fh, tmp);
-    await fh.sync();
+    if (opts.fsync !== false) await fh.sync();
     await fh.close();
     await rename(tmp, dst);
-    fsyncDir(dirname(dst));
+    if (opts.fsync !== false) fsyncDir(dirname(dst));
     ok = true;
     return result;
   } finally {

@@ -22,6 +22,7 @@ export interface Sink {
   readonly name: string;
   /** false for pipes/HTTP streams: then pwrite positions must be strictly sequential. */
   readonly seekable: boolean;
+  /** Resolves once the sink no longer needs `data` (the writer may then reuse the buffer). */
   pwrite(data: Buffer, position: number): Promise<void>;
   /** Set the final length (holes read as zero). Optional for sequential sinks. */
   truncate?(length: number): Promise<void>;
@@ -102,6 +103,8 @@ export interface WriteContext {
   /** Resume support: the last committed virtual offset to continue after, and a hook to record progress. */
   resumeFrom?: number;
   onCommit?(state: { virtualOffset: number; fileOffset: number }): Promise<void>;
+  /** Resume support: read back bytes the interrupted run wrote to the output (e.g. the VHD BAT). */
+  readBack?(position: number, length: number): Promise<Buffer>;
 }
 
 export interface WriteResult {

@@ -12,7 +12,16 @@ export class FileSource implements ByteSource {
     readonly name: string,
     readonly size: number,
     private readonly fh: FileHandle,
+    /** A block device (no holes information, size from sysfs). */
+    readonly isBlockDevice = false,
+    /** Modification time (ms since 1970), for resume checks. */
+    readonly mtimeMs = 0,
   ) {}
+
+  /** The OS file descriptor (read-only), for lseek(SEEK_DATA/SEEK_HOLE) on raw files. */
+  get fd(): number {
+    return this.fh.fd;
+  }
 
   static async open(path: string): Promise<FileSource> {
     // O_RDONLY always: a source is never modified.
@@ -27,7 +36,7 @@ export class FileSource implements ByteSource {
       await fh.close();
       throw new CeError('SOURCE_IS_DIRECTORY', `The source ${path} is a directory.`, { hint: 'Give an image file or a block device.' });
     }
-    return new FileSource(path, size, fh);
+    return new FileSource(path, size, fh, st.isBlockDevice(), st.mtimeMs);
   }
 
   async pread(buf: Buffer, position: number): Promise<number> {
@@ -41,7 +50,7 @@ export class FileSource implements ByteSource {
   }
 
   /** Read exactly `length` bytes at `position` or throw DISK_TRUNCATED. */
-  async readExact(position: number, length: number, buf = Buffer.allocUnsafe(length)): Promise<Buffer> {
+  async readExact(position: number, length: number, buf: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
     const n = await this.pread(buf.subarray(0, length), position);
     if (n < length) throw truncated(this.name, position, length, this.size);
     return buf.subarray(0, length);
@@ -60,7 +69,7 @@ export function truncated(name: string, position: number, length: number, size: 
 }
 
 /** Read exactly length bytes from any ByteSource or throw DISK_TRUNCATED. */
-export async function readExact(src: ByteSource, position: number, length: number, buf = Buffer.allocUnsafe(length)): Promise<Buffer> {
+export async function readExact(src: ByteSource, position: number, length: number, buf: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
   const view = buf.subarray(0, length);
   const n = await src.pread(view, position);
   if (n < length) throw truncated(src.name, position, length, src.size);

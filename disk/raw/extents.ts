@@ -1,0 +1,68 @@
+/**
+ * Data extents of a local file through lseek(SEEK_DATA/SEEK_HOLE) (Linux ≥ 3.1, via fs-ext's
+ * lseek, which passes `whence` through). Node has no API for it (disk-formats.md §6.3 item 4).
+ * Holes are only reported for sparse files on file systems that track them; elsewhere the whole
+ * file comes back as one extent, which is still correct (extents are an upper bound of the data).
+ */
+import fsExt from 'fs-ext';
+import type { ByteSource } from '../types.js';
+import { FileSource } from '../io/file.js';
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+
+function lseek(fd: number, offset: number, whence: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    fsExt.seek(fd, offset, whence, (err: NodeJS.ErrnoException | null, pos: number) => {
+      if (err) {
+        if (err.code === 'ENXIO') resolve(null); // no data past offset
+        else reject(err);
+      } else resolve(pos);
+    });
+  });
+}
+
+/** Whether `src` is a local regular file whose holes we can ask for. */
+export function canListExtents(src: ByteSource): src is FileSource {
+  return src instanceof FileSource && !src.isBlockDevice && process.platform === 'linux';
+}
+
+/** [start, end) data extents within [0, limit). Yields one extent covering everything if seeking fails. */
+export async function* dataExtents(src: FileSource, limit: number): AsyncGenerator<[number, number]> {
+  let pos = 0;
+  while (pos < limit) {
+    let data: number | null;
+    let hole: number | null;
+    try {
+      data = await lseek(src.fd, pos, SEEK_DATA);
+      if (data === null || data >= limit) return;
+      hole = (await lseek(src.fd, data, SEEK_HOLE)) ?? limit;
+    } catch {
+      yield [pos, limit]; // EINVAL: the file system does not support SEEK_DATA
+      return;
+    }
+    const end = Math.min(hole, limit);
+    if (end <= data) return;
+    yield [data, end];
+    pos = end;
+  }
+}
+
+/** Block indexes (ascending, unique) of `blockSize` blocks overlapping data in [0, limit). */
+export async function* extentBlocks(src: ByteSource, blockSize: number, limit: number, baseOffset = 0): AsyncGenerator<number> {
+  const count = Math.ceil(limit / blockSize);
+  if (!canListExtents(src)) {
+    for (let i = 0; i < count; i++) yield i;
+    return;
+  }
+  let next = 0;
+  for await (const [s, e] of dataExtents(src, baseOffset + limit)) {
+    const start = Math.max(0, s - baseOffset);
+    const end = e - baseOffset;
+    if (end <= 0) continue;
+    for (let i = Math.max(next, Math.floor(start / blockSize)); i * blockSize < end && i < count; i++) {
+      yield i;
+      next = i + 1;
+    }
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Writer `vhd` (dynamic). Layout as QEMU's: footer copy at 0, dynamic header at 512, BAT at 1536
+ * (rounded to 512), then blocks of [512-byte sector bitmap, all ones][2 MiB data], footer at EOF.
+ *
+ * Seekable sink: one pass. Blocks are read in order, all-zero blocks are skipped, the others are
+ * appended; the BAT is written at every resume checkpoint and at the end. On a local file where
+ * holes are allowed (extra.sparse), all-zero 1 MiB pieces inside a block are left as holes.
+ * Sequential sink (pipe, HTTP, tar): the BAT is computed first from `blocks()` (which the engine
+ * makes exact for raw sources), then everything is written forward; listed blocks that turn out
+ * to be zero are written as zero blocks (their BAT slots are already out).
+ */
+import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult } from '../types.js';
+import { throwIfCancelled } from '../../core/errors.js';
+import { planBlocks } from '../block-map.js';
+import { isZero, zeros } from '../zero.js';
+import { outputSize } from '../raw/writer.js';
+import { WriteQueue, releaseAfter } from '../convert/write-queue.js';
+import { Committer } from '../convert/commit.js';
+import { checkVhdSize, makeFooter, uuidBytes, VHD_BLOCK } from './create.js';
+import { bitmapSize, serializeDynamicHeader } from './header.js';
+import { BAT_UNUSED } from './disk.js';
+import { vhdTimestamp } from './footer.js';
+
+const HEADER_AT = 512;
+/** Unit of holes inside a block when the output may be sparse. */
+const HOLE_UNIT = 1 << 20;
+const BAT_AT = 1536;
+
+export interface DynamicLayout {
+  size: number;
+  blockSize: number;
+  entries: number;
+  batBytes: number;
+  dataStart: number;
+  footer: Buffer;
+  header: Buffer;
+  bitmap: Buffer;
+}
+
+export function dynamicLayout(size: number, opts: WriterOptions, type: 'dynamic' | 'differencing' = 'dynamic'): DynamicLayout {
+  checkVhdSize(size, true);
+  const blockSize = VHD_BLOCK;
+  const entries = Math.max(1, Math.ceil(size / blockSize));
+  const batBytes = Math.ceil((entries * 4) / 512) * 512;
+  const footer = makeFooter({ type, size, dataOffset: HEADER_AT, creatorApp: opts.extra?.creatorApp as string | undefined, uuid: uuidBytes(), timestamp: vhdTimestamp() });
+  const header = serializeDynamicHeader({ tableOffset: BAT_AT, maxTableEntries: entries, blockSize });
+  return { size, blockSize, entries, batBytes, dataStart: BAT_AT + batBytes, footer, header, bitmap: Buffer.alloc(bitmapSize(blockSize), 0xff) };
+}
+
+function batBuffer(bat: Uint32Array, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes, 0xff);
+  for (let i = 0; i < bat.length; i++) b.writeUInt32BE(bat[i]!, i * 4);
+  return b;
+}
+
+export const vhdDynamicWriter: DiskWriter = {
+  target: 'vhd',
+  format: 'vhd',
+  subformat: 'dynamic',
+  streamable: true,
+  async write(src: Disk, sink: Sink, opts: WriterOptions, ctx: WriteContext): Promise<WriteResult> {
+    const size = outputSize(src, opts);
+    const L = dynamicLayout(size, opts);
+    const q = new WriteQueue(sink);
+    const bat = new Uint32Array(L.entries).fill(BAT_UNUSED);
+    const stride = L.bitmap.length + L.blockSize;
+    const planned = await planBlocks(src, L.blockSize, ctx.signal);
+    const sequential = !sink.seekable;
+    const sparse = !sequential && opts.extra?.sparse === true;
+
+    let next = L.dataStart;
+    let from = 0;
+    if (!sequential && ctx.resumeFrom && ctx.readBack) {
+      // Resume: the BAT written at the last checkpoint says which blocks are in the file.
+      const old = await ctx.readBack(BAT_AT, L.entries * 4);
+      for (let i = 0; i < L.entries; i++) {
+        const e = old.readUInt32BE(i * 4);
+        if (e !== BAT_UNUSED && i * L.blockSize < ctx.resumeFrom) {
+          bat[i] = e;
+          next = Math.max(next, e * 512 + stride);
+        }
+      }
+      from = ctx.resumeFrom;
+    }
+    if (sequential) {
+      for (const i of planned) {
+        bat[i] = next / 512;
+        next += stride;
+      }
+    }
+    await q.write(L.footer, 0);
+    await q.write(L.header, HEADER_AT);
+    await q.write(batBuffer(bat, L.batBytes), BAT_AT);
+    const committer = new Committer(q, ctx, () => q.write(batBuffer(bat, L.batBytes), BAT_AT));
+
+    let seqAt = L.dataStart;
+    for (const i of planned) {
+      const off = i * L.blockSize;
+      if (off < from) continue;
+      throwIfCancelled(ctx.signal);
+      const len = Math.min(L.blockSize, src.virtualSize - off);
+      const data = await src.read(off, len);
+      if (sequential) {
+        const at = bat[i]! * 512;
+        await q.write(L.bitmap, at);
+        await q.write(data, at + L.bitmap.length, releaseAfter(src, data, 1));
+        if (len < L.blockSize) await q.write(zeros(L.blockSize - len), at + L.bitmap.length + len);
+        seqAt = at + stride;
+      } else if (isZero(data)) {
+        releaseAfter(src, data, 0);
+      } else {
+        bat[i] = next / 512;
+        await q.write(L.bitmap, next);
+        const at = next + L.bitmap.length;
+        if (sparse) {
+          // Local file: zero pieces stay holes (the footer written after them sizes the file).
+          const pieces: number[] = [];
+          for (let o = 0; o < len; o += HOLE_UNIT) if (!isZero(data.subarray(o, Math.min(len, o + HOLE_UNIT)))) pieces.push(o);
+          const done = releaseAfter(src, data, pieces.length);
+          for (const o of pieces) await q.write(data.subarray(o, Math.min(len, o + HOLE_UNIT)), at + o, done);
+        } else {
+          await q.write(data, at, releaseAfter(src, data, 1));
+          if (len < L.blockSize) await q.write(zeros(L.blockSize - len), at + len);
+        }
+        next += stride;
+      }
+      ctx.onProgress?.(off + len);
+      if (!sequential) await committer.maybe(off + len, next);
+    }
+    if (!sequential) {
+      await q.write(batBuffer(bat, L.batBytes), BAT_AT);
+      seqAt = next;
+    }
+    await q.write(L.footer, seqAt);
+    await q.drain();
+    if (sink.truncate) await sink.truncate(seqAt + 512);
+    ctx.onProgress?.(size);
+    return { fileSize: seqAt + 512 };
+  },
+};

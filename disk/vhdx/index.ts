@@ -1,0 +1,4 @@
+/** Placeholder until the disk-formats branch is merged (it replaces this file). */
+import { placeholderFormat } from '../placeholder.js';
+
+export const vhdxFormat = placeholderFormat('vhdx');
