@@ -90,7 +90,8 @@ export async function* chainBlocks(own: Iterable<number>, blockSize: number, vir
   for (let i = flags.indexOf(1); i !== -1; i = flags.indexOf(1, i + 1)) yield i;
 }
 
-async function preadExact(source: ByteSource, position: number, view: Buffer): Promise<void> {
+/** Fill `view` from `position` or throw DISK_TRUNCATED. */
+export async function preadExact(source: ByteSource, position: number, view: Buffer): Promise<void> {
   const n = await source.pread(view, position);
   if (n < view.length) throw truncated(source.name, position, view.length, source.size);
 }
