@@ -44,6 +44,8 @@ interface Plan {
 
 function plan(src: Disk, opts: WriterOptions, differencing: boolean): Plan {
   const virtualSize = roundUp(Math.max(opts.virtualSize ?? 0, src.virtualSize), 512);
+  // A zero-size VHDX is legal in MS-VHDX, but QEMU computes its BAT size with an unsigned underflow and refuses it.
+  if (virtualSize === 0) throw formatError(E, 'SIZE_ZERO', 'The disk is empty (0 bytes); a VHDX needs at least one sector.', 'Check the source.');
   if (virtualSize > MAX_VIRTUAL_SIZE) throw formatError(E, 'SIZE_TOO_LARGE', `A VHDX holds at most 64 TiB; the disk has ${virtualSize} bytes.`, 'Use raw or qcow2 for larger disks.');
   const blockSize = opts.blockSize ?? defaultBlockSize(virtualSize);
   if (!isPowerOfTwo(blockSize) || blockSize < MiB || blockSize > 256 * MiB) {

@@ -21,7 +21,10 @@ export function extentName(opts: WriterOptions, sink: Sink, fallback = 'disk.vmd
 
 export function capacitySectors(src: Disk, opts: WriterOptions): number {
   // §3.3: capacity in sectors; a size that is not a multiple of 512 is rounded up.
-  return Math.ceil(Math.max(opts.virtualSize ?? 0, src.virtualSize) / SECTOR);
+  const sectors = Math.ceil(Math.max(opts.virtualSize ?? 0, src.virtualSize) / SECTOR);
+  // "RW 0 SPARSE" is rejected by QEMU ("Unsupported image type") and by VMware imports (qemu gitlab #2532).
+  if (sectors === 0) throw formatError('VMDK', 'SIZE_ZERO', 'The disk is empty (0 bytes); a VMDK extent needs at least one sector.', 'Check the source.');
+  return sectors;
 }
 
 export async function writeVmdkSparse(src: Disk, sink: Sink, opts: WriterOptions, ctx: WriteContext): Promise<WriteResult> {

@@ -73,7 +73,7 @@ export async function makeSparseRaw(path: string, size: number, runs: number, ma
     await fh.write(randomBytes(len), 0, len, off);
   }
   // A run at the very end (tests the partial last block).
-  if (size >= 4096) await fh.write(randomBytes(4096), 0, 4096, size - 4096);
+  if (runs > 0 && size >= 4096) await fh.write(randomBytes(4096), 0, 4096, size - 4096);
   await fh.close();
 }
 
