@@ -38,7 +38,13 @@ export async function readExtents(
     run = undefined;
   };
   while (pos < inDisk) {
-    const e = lookup(pos, inDisk - pos);
+    let e: Extent;
+    try {
+      e = lookup(pos, inDisk - pos);
+    } catch (err) {
+      await Promise.allSettled(jobs); // no unhandled rejections from reads already started
+      throw err;
+    }
     const dst = pos - offset;
     if (e.kind === 'data') {
       if (run && run.file + run.len === e.fileOffset && run.dst + run.len === dst) run.len += e.length;

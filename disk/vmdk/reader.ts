@@ -69,9 +69,14 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk> {
   const totalGrains = Math.ceil(h.capacity / h.grainSize);
   const allocated: number[] = [];
   let allocatedBytes = 0;
-  for (let g = 0; g < totalGrains; g++) {
-    const t = tables[Math.floor(g / h.numGTEsPerGT)];
-    const v = t ? t[g % h.numGTEsPerGT] : 0;
+  // Walk only the grain tables present (a damaged capacity must not make this loop endless).
+  for (let ti = 0; ti < gdEntries; ti++) {
+    const t = tables[ti];
+    if (!t) continue;
+    for (let k = 0; k < h.numGTEsPerGT; k++) {
+    const g = ti * h.numGTEsPerGT + k;
+    if (g >= totalGrains) break;
+    const v = t[k];
     if (v > GTE_ZERO) {
       if (v * SECTOR >= src.size) throw formatError(E, 'PAST_EOF', `Grain ${g} points at sector ${v}, past the end of ${src.name}.`, undefined, { grain: g, sector: v });
       if (!compressed && v * SECTOR + Math.min(grainBytes, virtualSize - g * grainBytes) > src.size) {
@@ -79,6 +84,7 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk> {
       }
       allocated.push(g);
       allocatedBytes += grainBytes;
+    }
     }
   }
   const subformat = compressed ? 'streamOptimized' : 'monolithicSparse';
