@@ -9,7 +9,8 @@ import type { Disk, Sink, WriteContext } from '../types.js';
 import { throwIfCancelled } from '../../core/errors.js';
 import { BufferPool, mapOrdered } from './ordered.js';
 import { UNIT, candidateUnits, flaggedIndexes, readClamped } from './source-units.js';
-import { ZERO, isZero, writeZeros } from './zero.js';
+import { ZERO, isZero } from './zero.js';
+import { WriteWindow } from './write-window.js';
 
 export interface AllocationResult {
   /** Per cluster: file offset / `granule`, 0 when the cluster was not allocated. */
@@ -37,6 +38,7 @@ export async function writeAllocatedData(o: {
   const offsets = new Uint32Array(clusters);
   const flags = await candidateUnits(src, unit, outSize);
   const pool = new BufferPool(unit);
+  const win = new WriteWindow(sink, ctx.inFlight ?? 8);
   let next = o.dataStart;
   let allocatedClusters = 0;
   // The allocated cluster being filled, and the virtual offset up to which it is written.
@@ -46,12 +48,13 @@ export async function writeAllocatedData(o: {
   const closeOpen = async () => {
     if (openCluster < 0) return;
     const end = (openCluster + 1) * cluster;
-    if (fillPos < end) await writeZeros((b, p) => sink.pwrite(b, p), fileOf(fillPos), end - fillPos);
+    if (fillPos < end) await win.zeros(fileOf(fillPos), end - fillPos);
     openCluster = -1;
   };
   let run: { buf: Buffer; from: number; to: number; file: number } | undefined;
+  let unitWrites: Promise<void>[] = [];
   const flush = async () => {
-    if (run) await sink.pwrite(run.buf.subarray(run.from, run.to), run.file);
+    if (run) unitWrites.push((await win.write(run.buf.subarray(run.from, run.to), run.file)).done);
     run = undefined;
   };
 
@@ -83,7 +86,7 @@ export async function writeAllocatedData(o: {
       }
       if (pos > fillPos) {
         await flush();
-        await writeZeros((b, p) => sink.pwrite(b, p), fileOf(fillPos), pos - fillPos);
+        await win.zeros(fileOf(fillPos), pos - fillPos);
       }
       const file = fileOf(pos);
       if (run && run.buf === buf && run.to === at && run.file + (run.to - run.from) === file) run.to = at + piece;
@@ -94,10 +97,15 @@ export async function writeAllocatedData(o: {
       fillPos = pos + piece;
     }
     await flush();
-    pool.put(buf);
+    // The buffer goes back to the pool once its writes have landed.
+    const writes = unitWrites;
+    unitWrites = [];
+    if (writes.length) void Promise.all(writes).then(() => pool.put(buf));
+    else pool.put(buf);
     ctx.onProgress?.(Math.min(outSize, base + unit));
   }
   await closeOpen();
+  await win.drain();
   ctx.onProgress?.(outSize);
   return { offsets, end: next, allocatedClusters };
 }

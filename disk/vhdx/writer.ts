@@ -13,6 +13,7 @@ import { writeAllocatedData } from '../format-kit/allocating-writer.js';
 import { BufferPool, mapOrdered } from '../format-kit/ordered.js';
 import { UNIT, candidateUnits, flaggedIndexes, readClamped } from '../format-kit/source-units.js';
 import { ZERO, writeZeros } from '../format-kit/zero.js';
+import { WriteWindow } from '../format-kit/write-window.js';
 import {
   FILE_ID_SIG, HEADER_OFFSETS, MAX_VIRTUAL_SIZE, META_FILE_PARAMETERS, META_FLAG_REQUIRED, META_FLAG_VIRTUAL_DISK, META_LOGICAL_SECTOR,
   META_PAGE83, META_PARENT_LOCATOR, META_PHYSICAL_SECTOR, META_VIRTUAL_DISK_SIZE, MiB, PAYLOAD, REGION_BAT, REGION_METADATA,
@@ -137,14 +138,16 @@ export async function writeVhdxFixed(src: Disk, sink: Sink, opts: WriterOptions,
   const pool = new BufferPool(UNIT);
   const units = Math.ceil((p.geo.dataBlocks * bs) / UNIT);
   const all = (function* () { for (let u = 0; u < units; u++) yield u; })();
+  const win = new WriteWindow(sink, ctx.inFlight ?? 8);
   for await (const { u, buf } of mapOrdered(all, ctx.inFlight ?? 8, async (u) => {
     throwIfCancelled(ctx.signal);
     return { u, buf: flags[u] ? await readClamped(src, u * UNIT, pool.get()) : undefined };
   })) {
-    await sink.pwrite(buf ?? ZERO.subarray(0, UNIT), p.dataStart + u * UNIT);
-    if (buf) pool.put(buf);
+    const { done } = await win.write(buf ?? ZERO.subarray(0, UNIT), p.dataStart + u * UNIT);
+    if (buf) void done.then(() => pool.put(buf));
     ctx.onProgress?.(Math.min(p.virtualSize, (u + 1) * UNIT));
   }
+  await win.drain();
   ctx.onProgress?.(p.virtualSize);
   if (!sink.seekable) return { fileSize: dataEnd };
   return finish(sink, head, dataEnd);

@@ -10,6 +10,7 @@ import { BufferPool, mapOrdered } from '../format-kit/ordered.js';
 import { UNIT, candidateUnits, readClamped } from '../format-kit/source-units.js';
 import { ZERO, isZero } from '../format-kit/zero.js';
 import { SECTOR, buildDescriptor } from './layout.js';
+import { WriteWindow } from '../format-kit/write-window.js';
 import { capacitySectors, extentName } from './writer-sparse.js';
 
 export function flatName(descriptorName: string): string {
@@ -28,17 +29,23 @@ export async function writeVmdkFlat(src: Disk, sink: Sink, opts: WriterOptions, 
     const pool = new BufferPool(UNIT);
     const units = Math.ceil(size / UNIT);
     // A seekable flat file gets only the data (zeros are holes, sized by truncate); a stream gets every byte.
+    const win = new WriteWindow(flat, ctx.inFlight ?? 8);
     const list = (function* () { for (let u = 0; u < units; u++) if (flags[u] || !flat.seekable) yield u; })();
     for await (const { u, buf } of mapOrdered(list, ctx.inFlight ?? 8, async (u) => {
       throwIfCancelled(ctx.signal);
       return { u, buf: flags[u] ? await readClamped(src, u * UNIT, pool.get()) : undefined };
     })) {
       const len = Math.min(UNIT, size - u * UNIT);
-      if (buf && !(flat.seekable && isZero(buf.subarray(0, len)))) await flat.pwrite(buf.subarray(0, len), u * UNIT);
-      else if (!flat.seekable) await flat.pwrite(ZERO.subarray(0, len), u * UNIT);
-      if (buf) pool.put(buf);
+      let done: Promise<void> | undefined;
+      if (buf && !(flat.seekable && isZero(buf.subarray(0, len)))) done = (await win.write(buf.subarray(0, len), u * UNIT)).done;
+      else if (!flat.seekable) await win.write(ZERO.subarray(0, len), u * UNIT);
+      if (buf) {
+        if (done) void done.then(() => pool.put(buf));
+        else pool.put(buf);
+      }
       ctx.onProgress?.(Math.min(size, (u + 1) * UNIT));
     }
+    await win.drain();
     await flat.truncate?.(size);
     await flat.sync?.();
   } finally {

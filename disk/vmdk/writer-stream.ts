@@ -15,6 +15,7 @@ import { BufferPool, mapOrdered } from '../format-kit/ordered.js';
 import { UNIT, candidateUnits, flaggedIndexes, readClamped } from '../format-kit/source-units.js';
 import { isZero } from '../format-kit/zero.js';
 import { formatError } from '../format-kit/fields.js';
+import { WriteWindow } from '../format-kit/write-window.js';
 import { FLAG_COMPRESSED, FLAG_MARKERS, FLAG_NL_DETECT, MARKER, SECTOR, buildDescriptor, marker, serializeSparseHeader, type SparseHeader } from './layout.js';
 import { DESCRIPTOR_SECTORS, GRAIN_SECTORS, GTES, capacitySectors, extentName } from './writer-sparse.js';
 
@@ -46,8 +47,9 @@ export async function writeVmdkStream(src: Disk, sink: Sink, opts: WriterOptions
   Buffer.from(buildDescriptor({ createType: 'streamOptimized', extentLine: `RW ${capacity} SPARSE "${name}"`, sectors: capacity, adapterType: opts.extra?.adapterType as string | undefined }), 'utf8').copy(first, SECTOR);
 
   let pos = 0;
+  const win = new WriteWindow(sink, ctx.inFlight ?? 8);
   const emit = async (b: Buffer) => {
-    if (b.length) await sink.pwrite(b, pos);
+    if (b.length) await win.write(b, pos);
     pos += b.length;
   };
   await emit(first);
@@ -106,6 +108,7 @@ export async function writeVmdkStream(src: Disk, sink: Sink, opts: WriterOptions
   await emit(marker(MARKER.FOOTER, 1));
   await emit(serializeSparseHeader({ ...header, gdOffset: gdSector }, true));
   await emit(marker(MARKER.EOS, 0)); // §3.3: ESXi OVF deploy fails without EOS (qemu gitlab #1357)
+  await win.drain();
   ctx.onProgress?.(outSize);
   if (sink.seekable) {
     await sink.truncate?.(pos);
