@@ -1,9 +1,10 @@
 /**
  * The data phase shared by the sparse writers (VHDX dynamic, VMDK monolithicSparse, qcow2): read the
  * candidate units of the source with several reads in flight, skip all-zero clusters, allocate
- * the others one after the other from `dataStart` (so the file grows forward), and fill the
- * unwritten parts of an allocated cluster with explicit zeros (no holes inside allocated blocks:
- * Hyper-V refuses sparse host files, disk-formats §3.2). The caller writes the metadata after.
+ * the others one after the other from `dataStart` (so the file grows forward). Zero parts inside an
+ * allocated cluster are left as holes (they read as zero, like qemu-img's output) unless
+ * `fillZeros` (or the sink cannot truncate): then they are written explicitly, for targets that
+ * must not be sparse (disk-formats §3.2). The caller writes the metadata after.
  */
 import type { Disk, Sink, WriteContext } from '../types.js';
 import { throwIfCancelled } from '../../core/errors.js';
@@ -30,10 +31,13 @@ export async function writeAllocatedData(o: {
   /** Unit in which offsets are stored (must divide dataStart and cluster). */
   granule: number;
   ctx: WriteContext;
+  /** Write the zero parts of allocated clusters instead of leaving holes. */
+  fillZeros?: boolean;
 }): Promise<AllocationResult> {
   const { src, sink, outSize, cluster, granule, ctx } = o;
+  const fill = o.fillZeros === true || !sink.truncate;
   const unit = Math.max(UNIT, Math.min(cluster, 4 * UNIT));
-  const piece = Math.min(cluster, unit);
+  const piece = Math.min(cluster, 64 * 1024); // zero detection granularity (qemu-img uses 4 KiB; writes are coalesced)
   const clusters = Math.ceil(outSize / cluster);
   const offsets = new Uint32Array(clusters);
   const flags = await candidateUnits(src, unit, outSize);
@@ -48,7 +52,7 @@ export async function writeAllocatedData(o: {
   const closeOpen = async () => {
     if (openCluster < 0) return;
     const end = (openCluster + 1) * cluster;
-    if (fillPos < end) await win.zeros(fileOf(fillPos), end - fillPos);
+    if (fill && fillPos < end) await win.zeros(fileOf(fillPos), end - fillPos);
     openCluster = -1;
   };
   let run: { buf: Buffer; from: number; to: number; file: number } | undefined;
@@ -84,7 +88,7 @@ export async function writeAllocatedData(o: {
         openCluster = c;
         fillPos = c * cluster;
       }
-      if (pos > fillPos) {
+      if (fill && pos > fillPos) {
         await flush();
         await win.zeros(fileOf(fillPos), pos - fillPos);
       }

@@ -115,7 +115,7 @@ export async function writeVhdxDynamic(src: Disk, sink: Sink, opts: WriterOption
   requireSeekable(sink, 'vhdx');
   const p = plan(src, opts, false);
   await sink.pwrite(ZERO.subarray(0, 8), 0); // placeholder identifier until the end
-  const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx });
+  const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx, fillZeros: opts.extra?.fillZeros === true });
   const bat = Buffer.alloc(p.batLength);
   for (let blk = 0; blk < p.geo.dataBlocks; blk++) {
     const off = alloc.offsets[blk] * MiB;
