@@ -1,5 +1,5 @@
 /** The qcow2 format module: read v2/v3 (incl. compressed clusters and backing files), write v3 uncompressed. */
-import type { DiskFormatModule, DiskWriter } from '../types.js';
+import type { DiskFormatModule, DiskWriter, Problem } from '../types.js';
 import { MAGIC } from './layout.js';
 import { openQcow2 } from './reader.js';
 import { writeQcow2 } from './writer.js';
@@ -11,4 +11,8 @@ export const qcow2Format: DiskFormatModule = {
   probe: (head) => head.length >= 8 && head.readUInt32BE(0) === MAGIC && [2, 3].includes(head.readUInt32BE(4)),
   open: openQcow2,
   writers,
+  async check(disk) {
+    const c = (disk as { check?: () => Promise<Problem[]> }).check;
+    return c ? c.call(disk) : [];
+  },
 };

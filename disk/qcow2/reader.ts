@@ -18,7 +18,7 @@ function inflateRawAsync(buf: Buffer, max: number): Promise<Buffer> {
   return new Promise((res, rej) => inflateRaw(buf, { maxOutputLength: max } as object, (e, out) => (e ? rej(e) : res(out))));
 }
 
-export async function openQcow2(src: ByteSource, opts: OpenOptions): Promise<Disk> {
+export async function openQcow2(src: ByteSource, opts: OpenOptions): Promise<Disk & { check(): Promise<Problem[]> }> {
   const headBuf = await readExact(src, 0, Math.min(src.size, 4096));
   const h = parseHeader(headBuf);
   const problems: Problem[] = [];
@@ -156,7 +156,49 @@ export async function openQcow2(src: ByteSource, opts: OpenOptions): Promise<Dis
     parentChain: backingName ? [backingName, ...(parent?.describe().parentChain ?? [])] : undefined, problems: [...problems],
     extra: { clusterBits: h.clusterBits, backingFile: backingName, backingFormat, snapshots: h.nbSnapshots, refcountOrder: h.refcountOrder },
   });
+  /** ce check: every host cluster used once, and each has a non-zero refcount (16-bit refcounts). */
+  const check = async (): Promise<Problem[]> => {
+    const out: Problem[] = [];
+    const used = new Map<number, string>();
+    const use = (off: number, what: string) => {
+      const c = Math.floor(off / cluster);
+      const prev = used.get(c);
+      if (prev) out.push({ code: 'QCOW2_CLUSTER_OVERLAP', message: `${what} and ${prev} share host cluster ${c}.`, severity: 'error', offset: c * cluster });
+      else used.set(c, what);
+    };
+    for (let i = 0; i < needL1; i++) {
+      if (!l1[i]) continue;
+      use(l1[i], `L2 table ${i}`);
+      const t = await readExact(src, l1[i], cluster);
+      for (let k = 0; k < l2Entries; k++) {
+        const hi = t.readUInt32BE(k * 8), lo = t.readUInt32BE(k * 8 + 4);
+        if (hi & 0x40000000) continue; // compressed clusters may share a host cluster
+        const off = (hi & 0x00ffffff) * 2 ** 32 + (lo & 0xfffffe00);
+        if (off) use(off, `data cluster ${i * l2Entries + k}`);
+      }
+    }
+    if (h.refcountOrder === 4 && h.nbSnapshots === 0 && h.refcountTableClusters > 0 && h.refcountTableClusters <= 1024) {
+      checkInFile(E, 'refcount table', h.refcountTableOffset, h.refcountTableClusters * cluster, src.size);
+      const rt = await readExact(src, h.refcountTableOffset, h.refcountTableClusters * cluster);
+      const perBlock = cluster / 2;
+      const blocksCache = new Map<number, Buffer | undefined>();
+      for (const c of used.keys()) {
+        const bi = Math.floor(c / perBlock);
+        if (!blocksCache.has(bi)) {
+          const off = bi * 8 < rt.length ? Number(rt.readBigUInt64BE(bi * 8) & ~511n) : 0;
+          blocksCache.set(bi, off && off + cluster <= src.size ? await readExact(src, off, cluster) : undefined);
+        }
+        const rb = blocksCache.get(bi);
+        if (!rb || rb.readUInt16BE((c % perBlock) * 2) === 0) {
+          out.push({ code: 'QCOW2_REFCOUNT_ZERO', message: `Host cluster ${c} (${used.get(c)}) is in use but its refcount is 0.`, severity: 'error', offset: c * cluster });
+          if (out.length > 100) break;
+        }
+      }
+    }
+    return out;
+  };
   return {
+    check,
     format: 'qcow2', subformat: `v${h.version}`, virtualSize, blockSize: cluster, parent, source: src,
     blocks: () => {
       allocatedBytes = 0;

@@ -1,5 +1,5 @@
 /** The VMDK format module: monolithicSparse, streamOptimized v3, monolithicFlat (read and write). */
-import type { DiskFormatModule, DiskWriter } from '../types.js';
+import type { DiskFormatModule, DiskWriter, Problem } from '../types.js';
 import { isDescriptorText, isSparseMagic } from './layout.js';
 import { openVmdk } from './reader.js';
 import { writeVmdkSparse } from './writer-sparse.js';
@@ -20,4 +20,8 @@ export const vmdkFormat: DiskFormatModule = {
   probe: (head, _tail, size) => isSparseMagic(head) || (size <= 1024 * 1024 && isDescriptorText(head)),
   open: openVmdk,
   writers,
+  async check(disk) {
+    const c = (disk as { check?: () => Problem[] }).check;
+    return c ? c.call(disk) : [];
+  },
 };

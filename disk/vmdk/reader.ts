@@ -25,7 +25,7 @@ export async function openVmdk(src: ByteSource, opts: OpenOptions): Promise<Disk
   throw formatError(E, 'BAD_MAGIC', `${src.name} is neither a sparse VMDK nor a VMDK descriptor.`);
 }
 
-async function openSparse(src: ByteSource, head: Buffer): Promise<Disk> {
+async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check(): Problem[] }> {
   if (src.size < SECTOR) throw formatError(E, 'TRUNCATED', `${src.name} is too short for a VMDK header.`);
   let h = parseSparseHeader(head);
   const problems: Problem[] = [];
@@ -142,8 +142,20 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk> {
     format: 'vmdk', subformat, virtualSize, fileSize: src.size, blockSize: grainBytes, allocatedBytes, problems: [...problems],
     extra: { version: h.version, flags: h.flags, gdAtEnd: footer, createType: descriptor?.createType, cid: descriptor?.cid, adapterType: descriptor?.ddb['ddb.adapterType'] },
   });
+  // ce check: two grains must never share a file sector (a damaged or hand-edited table).
+  const check = (): Problem[] => {
+    const seen = new Map<number, number>();
+    const out: Problem[] = [];
+    for (const g of allocated) {
+      const v = tables[Math.floor(g / h.numGTEsPerGT)]![g % h.numGTEsPerGT];
+      const other = seen.get(v);
+      if (other !== undefined) out.push({ code: 'VMDK_GRAIN_OVERLAP', message: `Grains ${other} and ${g} both point at sector ${v}.`, severity: 'error', offset: v * SECTOR });
+      else seen.set(v, g);
+    }
+    return out;
+  };
   return {
-    format: 'vmdk', subformat, virtualSize, blockSize: grainBytes, source: src,
+    format: 'vmdk', subformat, virtualSize, blockSize: grainBytes, source: src, check,
     async *blocks() { yield* allocated; },
     read: (offset, length, buf) => readExtents(src, undefined, virtualSize, offset, length, buf, lookup),
     describe,
