@@ -1,4 +1,18 @@
-/** Placeholder until the disk-formats branch is merged (it replaces this file). */
-import { placeholderFormat } from '../placeholder.js';
+/** The qcow2 format module: read v2/v3 (incl. compressed clusters and backing files), write v3 uncompressed. */
+import type { DiskFormatModule, DiskWriter, Problem } from '../types.js';
+import { MAGIC } from './layout.js';
+import { openQcow2 } from './reader.js';
+import { writeQcow2 } from './writer.js';
 
-export const qcow2Format = placeholderFormat('qcow2');
+const writers: DiskWriter[] = [{ target: 'qcow2', format: 'qcow2', subformat: 'v3', streamable: false, write: writeQcow2 }];
+
+export const qcow2Format: DiskFormatModule = {
+  name: 'qcow2',
+  probe: (head) => head.length >= 8 && head.readUInt32BE(0) === MAGIC && [2, 3].includes(head.readUInt32BE(4)),
+  open: openQcow2,
+  writers,
+  async check(disk) {
+    const c = (disk as { check?: () => Promise<Problem[]> }).check;
+    return c ? c.call(disk) : [];
+  },
+};

@@ -1,0 +1,45 @@
+/**
+ * Run async work with a bounded number in flight and yield results in input order: reads (and
+ * deflates) overlap, while the consumer still writes sequentially (qemu-img's coroutines, §6.1).
+ */
+export async function* mapOrdered<T, R>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
+  const queue: Promise<R>[] = [];
+  const it = items[Symbol.iterator]();
+  let done = false;
+  const fill = () => {
+    while (!done && queue.length < limit) {
+      const n = it.next();
+      if (n.done) {
+        done = true;
+        break;
+      }
+      const p = fn(n.value);
+      p.catch(() => undefined); // surfaced when it reaches the head of the queue
+      queue.push(p);
+    }
+  };
+  fill();
+  try {
+    while (queue.length) {
+      const r = await queue[0];
+      queue.shift();
+      fill();
+      yield r;
+    }
+  } finally {
+    // Stop early (error or consumer break): let the in-flight work finish quietly.
+    await Promise.allSettled(queue);
+  }
+}
+
+/** A small pool of same-sized buffers, so the hot loop does not allocate per block. */
+export class BufferPool {
+  private free: Buffer[] = [];
+  constructor(readonly size: number) {}
+  get(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(this.size);
+  }
+  put(b: Buffer): void {
+    if (b.length === this.size && this.free.length < 64) this.free.push(b);
+  }
+}
