@@ -3,7 +3,8 @@
  * (disk/cli.ts, disk/hive/cli.ts, network/smb/cli.ts, …); add one line here to plug it in.
  */
 import type { Command } from 'commander';
+import { registerCommands as smbCommands } from '../../network/smb/cli.js';
 
 export type RegisterCommands = (program: Command) => void;
 
-export const domainCommands: RegisterCommands[] = [];
+export const domainCommands: RegisterCommands[] = [smbCommands];

@@ -19,6 +19,8 @@ export class SentHashes {
   private cur?: { pos: number; len: number; hash: Hash };
   private maxEnd = 0;
   unverifiableBytes = 0;
+  /** Ranges whose content we can no longer vouch for (older extents partly overwritten). */
+  private unverified: Array<{ pos: number; len: number }> = [];
 
   add(data: Buffer, pos: number): void {
     let off = 0;
@@ -51,14 +53,45 @@ export class SentHashes {
     this.done = this.done.filter((e) => {
       if (e.pos + e.len <= start || e.pos >= end) return true;
       const covered = e.pos >= start && e.pos + e.len <= end;
-      if (!covered) this.unverifiableBytes += e.len - (Math.min(end, e.pos + e.len) - Math.max(start, e.pos));
+      if (!covered) {
+        this.unverifiableBytes += e.len - (Math.min(end, e.pos + e.len) - Math.max(start, e.pos));
+        if (e.pos < start) this.unverified.push({ pos: e.pos, len: start - e.pos });
+        if (e.pos + e.len > end) this.unverified.push({ pos: end, len: e.pos + e.len - end });
+      }
       return false;
     });
+  }
+
+  /** The file was cut (or extended) to `length`: extents beyond it no longer hold. */
+  truncate(length: number): void {
+    this.finish();
+    this.dropOverlaps(length, Number.MAX_SAFE_INTEGER);
+    this.maxEnd = Math.min(this.maxEnd, length);
   }
 
   /** The extents to read back, in file order. */
   extents(): Extent[] {
     this.finish();
     return [...this.done].sort((a, b) => a.pos - b.pos);
+  }
+
+  /**
+   * The whole file [0, size) as ranges to check: extents (compare the digest), gaps never
+   * written (must read as zero), unverifiable ranges left out. Ranges are at most `maxLen`.
+   */
+  plan(size: number, maxLen: number): Array<{ pos: number; len: number; digest?: Buffer }> {
+    const ext = this.extents().filter((e) => e.pos < size);
+    const covered = [...ext.map((e) => ({ pos: e.pos, end: e.pos + e.len })), ...this.unverified.map((u) => ({ pos: u.pos, end: u.pos + u.len }))].sort((a, b) => a.pos - b.pos);
+    const out: Array<{ pos: number; len: number; digest?: Buffer }> = [...ext];
+    let at = 0;
+    const gap = (from: number, to: number) => {
+      for (let p = from; p < to; p += maxLen) out.push({ pos: p, len: Math.min(maxLen, to - p) });
+    };
+    for (const c of covered) {
+      if (c.pos > at) gap(at, Math.min(c.pos, size));
+      at = Math.max(at, c.end);
+    }
+    if (at < size) gap(at, size);
+    return out.sort((a, b) => a.pos - b.pos);
   }
 }
