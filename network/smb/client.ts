@@ -63,6 +63,8 @@ export interface OpenParams {
 export class SmbHandle {
   generation: number;
   closed = false;
+  /** A reopen in progress after a reconnect (shared by all operations on this handle). */
+  reopening?: Promise<void>;
   constructor(
     readonly path: string,
     readonly params: OpenParams,
@@ -234,10 +236,25 @@ export class SmbClient {
   private async ensureOpen(h: SmbHandle): Promise<void> {
     if (h.closed) throw new CeError('SMB_FILE_CLOSED', `The file ${h.path} is closed.`, { status: 500 });
     if (h.generation === this.generation) return;
-    const info = await this.create(h.path, { ...h.params, disposition: Disposition.OPEN, options: (h.params.options ?? 0) & ~CreateOptions.DELETE_ON_CLOSE });
-    h.fileId = info.fileId;
-    h.info = info;
-    h.generation = this.generation;
+    h.reopening ??= (async () => {
+      const gen = this.generation;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const info = await this.create(h.path, { ...h.params, disposition: Disposition.OPEN, options: (h.params.options ?? 0) & ~CreateOptions.DELETE_ON_CLOSE });
+          h.fileId = info.fileId;
+          h.info = info;
+          h.generation = gen;
+          return;
+        } catch (e) {
+          // The server may still hold the old open of the dropped connection for a moment.
+          if ((e as CeError).code !== 'SMB_SHARING_VIOLATION' || attempt >= 10) throw e;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      }
+    })().finally(() => {
+      h.reopening = undefined;
+    });
+    await h.reopening;
   }
 
   /** Run an operation on an open handle with reconnect + reopen + retry. */

@@ -203,12 +203,11 @@ export class SmbSink implements Sink {
       while (next < extents.length) {
         const e = extents[next++]!;
         const view = buf.subarray(0, e.len);
-        let got = 0;
-        while (got < e.len) {
-          const n = await this.client.readChunk(this.handle, e.pos + got, view.subarray(got, Math.min(e.len, got + this.io)));
-          if (n === 0) break;
-          got += n;
-        }
+        // All chunks of the extent in flight at once.
+        const parts: Array<Promise<number>> = [];
+        for (let o = 0; o < e.len; o += this.io) parts.push(this.client.readChunk(this.handle, e.pos + o, view.subarray(o, Math.min(e.len, o + this.io))));
+        const counts = await Promise.all(parts);
+        const got = counts.reduce((a, b) => a + b, 0);
         const ok = got === e.len && (e.digest ? createHash('sha256').update(view).digest().equals(e.digest) : view.equals(zero.subarray(0, e.len)));
         if (!ok) {
           throw new CeError('SMB_VERIFY_FAILED', `Read-back verification failed: the ${e.len} bytes at offset ${e.pos} of ${this.name} differ from what was sent.`, {

@@ -40,6 +40,10 @@ export interface Samba {
   start(): Promise<void>;
   stop(): Promise<void>;
   conf: string;
+  /** Run smbclient against a share (credentials through an auth file, not the command line). */
+  smbclient(share: string, command: string, extra?: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  /** A mount.cifs-style credentials file (mode 0600) for the test user. */
+  credentialsFile: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -135,6 +139,10 @@ export async function startSamba(t: Teardownable, opts: SambaOptions = {}): Prom
   await writeFile(conf, lines.join('\n') + '\n');
   await execa('smbpasswd', ['-c', conf, '-a', '-s', user], { input: `${password}\n${password}\n` });
 
+  const credentialsFile = join(dir, 'credentials');
+  await writeFile(credentialsFile, `username=${user}\npassword=${password}\n`, { mode: 0o600 });
+  const authFile = join(dir, 'smbclient.auth');
+  await writeFile(authFile, `username = ${user}\npassword = ${password}\n`, { mode: 0o600 });
   let proc: ChildProcess | undefined;
   const samba: Samba = {
     port,
@@ -142,7 +150,12 @@ export async function startSamba(t: Teardownable, opts: SambaOptions = {}): Prom
     user,
     password,
     conf,
+    credentialsFile,
     sharePath: (name) => join(dir, 'shares', name),
+    async smbclient(share, command, extra = []) {
+      const r = await execa('smbclient', [`//127.0.0.1/${share}`, '-p', String(port), '-A', authFile, ...extra, '-c', command], { reject: false });
+      return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+    },
     url: (share, path = '') => `smb://${user}@127.0.0.1:${port}/${share}${path ? `/${path}` : ''}`,
     async start() {
       proc = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf, '--debug-stdout'], { stdio: ['ignore', 'ignore', 'ignore'] });
