@@ -45,7 +45,7 @@ export interface ClientOptions extends SecurityOptions {
   requestTimeoutMs?: number;
   /** Reconnect attempts after a dropped connection (default 8, backoff 0.25 s → 8 s). 0 disables. */
   reconnectAttempts?: number;
-  /** Largest single READ/WRITE (default: the negotiated max, capped at 8 MiB). */
+  /** Largest single READ/WRITE (default and cap: 8 MiB, at most the negotiated max). */
   ioSize?: number;
   /** Called when a reconnect starts / succeeds (for logs). */
   onReconnect?(event: { attempt: number; ok: boolean; error?: string }): void;
@@ -109,7 +109,7 @@ export class SmbClient {
   get ioSize(): number {
     const neg = Math.min(this.info.maxReadSize, this.info.maxWriteSize);
     const limit = this.info.dialect === '2.1' || neg < 64 * 1024 ? neg : Math.min(neg, 8 * MiB);
-    return Math.max(4096, Math.min(this.opts.ioSize ?? MiB, limit));
+    return Math.max(4096, Math.min(this.opts.ioSize ?? 8 * MiB, limit));
   }
 
   get encrypted(): boolean {

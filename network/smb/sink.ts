@@ -67,6 +67,11 @@ export class SmbSink implements Sink {
     if (opts.verify) this.hashes = new SentHashes();
   }
 
+  /** Whether messages are encrypted (callers may keep less in flight: ciphertext is a second copy). */
+  get encrypted(): boolean {
+    return this.client.encrypted;
+  }
+
   get smbPath(): string {
     return this.handle.path;
   }
@@ -117,18 +122,25 @@ export class SmbSink implements Sink {
       this.pool.push(c.buf);
       return;
     }
-    while (this.inflightBytes + c.len > this.budget && this.inflight.size > 0) {
+    await this.send(c.pos, c.buf.subarray(0, c.len), () => {
+      if (c.buf.length === this.io && this.pool.length < 64) this.pool.push(c.buf);
+    });
+  }
+
+  /** Start one WRITE (≤ io bytes) once the budget allows and no overlapping write is in flight. */
+  private async send(pos: number, data: Buffer, release?: () => void): Promise<InFlight> {
+    while (this.inflightBytes + data.length > this.budget && this.inflight.size > 0) {
       await new Promise<void>((r) => this.budgetWaiters.push(r));
     }
-    const end = c.pos + c.len;
-    for (const f of this.inflight) if (f.pos < end && c.pos < f.end) await f.done.catch(() => undefined);
-    this.inflightBytes += c.len;
-    const entry: InFlight = { pos: c.pos, end, done: Promise.resolve() };
+    const end = pos + data.length;
+    for (const f of this.inflight) if (f.pos < end && pos < f.end) await f.done.catch(() => undefined);
+    this.inflightBytes += data.length;
+    const entry: InFlight = { pos, end, done: Promise.resolve() };
     entry.done = this.client
-      .writeChunk(this.handle, c.pos, c.buf.subarray(0, c.len))
+      .writeChunk(this.handle, pos, data)
       .then(
         () => {
-          this.bytesAcked += c.len;
+          this.bytesAcked += data.length;
           this.opts.onProgress?.(this.bytesAcked);
         },
         (e) => {
@@ -137,11 +149,37 @@ export class SmbSink implements Sink {
       )
       .finally(() => {
         this.inflight.delete(entry);
-        this.inflightBytes -= c.len;
-        if (c.buf.length === this.io && this.pool.length < 64) this.pool.push(c.buf);
+        this.inflightBytes -= data.length;
+        release?.();
         this.budgetWaiters.shift()?.();
       });
     this.inflight.add(entry);
+    return entry;
+  }
+
+  /**
+   * pwrite without the copy: the caller must leave `data` untouched until the returned promise
+   * resolves, which is when the server has acknowledged every byte. Several calls may be in
+   * flight (they are queued in call order); used by whole-file copies with their own buffer ring.
+   */
+  pwriteDirect(data: Buffer, position: number): Promise<void> {
+    const registered = this.lock.then(async () => {
+      this.check();
+      this.hashes?.add(data, position);
+      this.endMax = Math.max(this.endMax, position + data.length);
+      await this.dispatch();
+      const entries: InFlight[] = [];
+      for (let off = 0; off < data.length; off += this.io) entries.push(await this.send(position + off, data.subarray(off, Math.min(data.length, off + this.io))));
+      return entries;
+    });
+    this.lock = registered.then(
+      () => undefined,
+      () => undefined,
+    );
+    return registered.then(async (entries) => {
+      await Promise.all(entries.map((e) => e.done));
+      if (this.error) throw this.error;
+    });
   }
 
   /** Wait for everything queued; throws the first write error. */

@@ -3,7 +3,7 @@
  * I/O-size blocks with reads in flight on both sides, all-zero blocks skipped (the new file reads
  * as zero there; the size is set at the end), local outputs written atomically (core/atomic.ts).
  */
-import { FileSource, FileSink } from '../../disk/io/file.js';
+import { FileSource, FileSink, truncated } from '../../disk/io/file.js';
 import { writeAtomically } from '../../core/atomic.js';
 import { throwIfCancelled } from '../../core/errors.js';
 import type { OpenWriteOptions, SmbConnectOptions } from './api.js';
@@ -35,27 +35,26 @@ export async function putFile(
     const size = src.size;
     const sink = await open(url, { ...opts, size, onProgress: undefined });
     try {
-      // Two local reads in flight ahead of the writer.
-      const bufs = [Buffer.allocUnsafe(BLOCK), Buffer.allocUnsafe(BLOCK), Buffer.allocUnsafe(BLOCK)];
-      const reads: Array<Promise<number>> = [];
-      let nextRead = 0;
-      let i = 0;
-      const issue = () => {
-        if (nextRead >= size) return;
-        const b = bufs[reads.length % bufs.length]!;
-        reads.push(src.pread(b.subarray(0, Math.min(BLOCK, size - nextRead)), nextRead));
-        nextRead += BLOCK;
-      };
-      issue();
-      issue();
-      for (let pos = 0; pos < size; pos += BLOCK, i++) {
+      // A ring of buffers: block i is read into slot i % RING while earlier slots are on the wire
+      // (pwriteDirect: no copy; a slot is reused once the server acknowledged it).
+      // Encrypted: every message has a ciphertext copy until the GC runs, so keep less in flight (RSS).
+      const RING = sink.encrypted ? 2 : 4;
+      const slots = Array.from({ length: RING }, () => ({ buf: Buffer.allocUnsafe(BLOCK), busy: Promise.resolve() as Promise<void> }));
+      for (let pos = 0, i = 0; pos < size; pos += BLOCK, i++) {
         throwIfCancelled(opts.signal);
-        const n = await reads[i]!;
-        issue();
-        const b = bufs[i % bufs.length]!.subarray(0, n);
-        if (!b.equals(ZERO.subarray(0, n))) await sink.pwrite(b, pos);
+        const slot = slots[i % RING]!;
+        await slot.busy;
+        const n = Math.min(BLOCK, size - pos);
+        const b = slot.buf.subarray(0, n);
+        const got = await src.pread(b, pos);
+        if (got !== n) throw truncated(local, pos, n, size);
+        if (!b.equals(ZERO.subarray(0, n))) {
+          slot.busy = sink.pwriteDirect(b, pos);
+          slot.busy.catch(() => undefined); // surfaced by the next await of this slot or by commit()
+        }
         opts.onProgress?.(pos + n, size);
       }
+      for (const s of slots) await s.busy;
       await sink.truncate(size);
       const r = await sink.commit();
       const seconds = (performance.now() - t0) / 1000;

@@ -44,6 +44,8 @@ export interface Samba {
   smbclient(share: string, command: string, extra?: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   /** A mount.cifs-style credentials file (mode 0600) for the test user. */
   credentialsFile: string;
+  /** smbclient's -A authentication file for the test user. */
+  authFile: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -151,6 +153,7 @@ export async function startSamba(t: Teardownable, opts: SambaOptions = {}): Prom
     password,
     conf,
     credentialsFile,
+    authFile,
     sharePath: (name) => join(dir, 'shares', name),
     async smbclient(share, command, extra = []) {
       const r = await execa('smbclient', [`//127.0.0.1/${share}`, '-p', String(port), '-A', authFile, ...extra, '-c', command], { reject: false });
