@@ -87,7 +87,9 @@ export async function mountNtfs(device: string, opts: MountOptions = {}): Promis
     });
   }
   dirHandle.forget();
-  const pid = await findDaemon(mountpoint);
+  // Read-write: wait for the daemon to exit on unmount so every write reached the device before
+  // the loop device is detached or the raw view converted back. Read-only: nothing to flush.
+  const pid = readOnly ? undefined : await findDaemon(mountpoint);
   const handle = register(`ntfs mount ${mountpoint}`, () => unmountNtfs(mountpoint, pid));
   return { device, mountpoint, readOnly, state, release: () => handle.release() };
 }

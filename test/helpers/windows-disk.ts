@@ -18,6 +18,10 @@ import { tempDir, type Teardownable } from './tmp.js';
 export const HIVES = join(SHARED, 'fixtures', 'hives');
 const MiB = 1024 * 1024;
 
+/** The unique GUID of the Windows partition on GPT test disks; MountedDevices C: points at it (DMIO:ID:). */
+export const GPT_WINDOWS_GUID = '6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+export const CDROM_PATH = '\\??\\SCSI#CdRom&Ven_VBOX&Prod_CD-ROM#4&8f5d389&0&010000#{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}';
+
 export interface WindowsDiskOptions {
   scheme: 'mbr' | 'gpt';
   /** Disk size in MiB (default 96). */
@@ -173,10 +177,14 @@ export async function buildSoftwareHive(path: string, opts: Pick<WindowsDiskOpti
 /** SYSTEM edits for the options (joined: Tcpip Domain + Netlogon auto; Citrix drivers). */
 async function editSystem(path: string, opts: WindowsDiskOptions): Promise<void> {
   const L: string[] = [];
+  if (opts.scheme === 'gpt') {
+    // A GPT Windows: C: is DMIO:ID:<partition GUID>; keep the VMware-style D: → CD-ROM leftover.
+    const { guidToBytes } = await import('../../disk/partitions/guid.js');
+    const c = Buffer.concat([Buffer.from('DMIO:ID:', 'latin1'), guidToBytes(GPT_WINDOWS_GUID)]);
+    L.push('cd \\MountedDevices', 'setval 2', '\\DosDevices\\C:', hexSpec(3, c), '\\DosDevices\\D:', hexSpec(3, Buffer.from(CDROM_PATH, 'utf16le')));
+  }
   if (opts.joined) {
     // Keep the other Tcpip\Parameters values: hivexsh setval replaces them all, so read them back first.
-    const cur = await sh('hivexsh', [path], 'cd ControlSet001\\Services\\Tcpip\\Parameters\nlsval\n');
-    void cur;
     L.push('cd \\ControlSet001\\Services\\Netlogon');
     L.push('setval 3', 'Start', 'dword:2', 'Type', 'dword:0x20', 'ImagePath', hexSpec(2, utf16z('%systemroot%\\system32\\lsass.exe')));
     L.push('cd \\ControlSet001\\Services\\Tcpip\\Parameters');
@@ -197,7 +205,7 @@ async function editSystem(path: string, opts: WindowsDiskOptions): Promise<void>
 
 /** Make the SECURITY copy look joined to CONTOSO (Policy attributes, machine secret, a cached logon). */
 async function joinSecurity(path: string): Promise<void> {
-  const sid = Buffer.from('010400000000000515000000aabbccdd11223344556677', 'hex');
+  const sid = Buffer.from('010400000000000515000000aabbccdd1122334455667788', 'hex');
   const guid = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
   const secret = Buffer.alloc(64, 0x5a);
   const nl = Buffer.alloc(200, 0);
@@ -240,16 +248,24 @@ export async function withNtfs<T>(device: string, fn: (root: string) => Promise<
 export async function buildWindowsDisk(t: Teardownable, opts: WindowsDiskOptions): Promise<WindowsDisk> {
   const dir = await tempDir(t, 'ce-windisk-');
   const path = join(dir, `disk-${opts.scheme}.raw`);
-  const size = (opts.sizeMiB ?? 96) * MiB;
+  // MBR: C: must start at 351 MiB (the fixture's MountedDevices); the file is sparse, so the size costs nothing.
+  const size = (opts.sizeMiB ?? (opts.scheme === 'mbr' ? 448 : 96)) * MiB;
   await writeFile(path, '');
   await truncate(path, size);
   let ntfsStart: number;
   let espOffset: number | undefined;
   if (opts.scheme === 'mbr') {
-    await sh('sfdisk', ['-q', path], 'label: dos\nlabel-id: 0x27e3c4fe\nstart=2048, type=7, bootable\n');
-    ntfsStart = 2048;
+    // The fixture's MountedDevices say: disk signature 0x273e4cfe, System Reserved at 1 MiB, C: at 0x15f00000.
+    await sh('sfdisk', ['-q', path], 'label: dos\nlabel-id: 0x273e4cfe\nstart=2048, size=16384, type=7, bootable\nstart=718848, type=7\n');
+    const reserved = await losetup(['-f', '--show', '-o', String(2048 * 512), '--sizelimit', String(16384 * 512), path]);
+    try {
+      await sh('mkntfs', ['-f', '-Q', '-q', '-L', 'System Reserved', '-p', '2048', '-H', '255', '-S', '63', reserved]);
+    } finally {
+      await losetup(['-d', reserved]);
+    }
+    ntfsStart = 718848;
   } else {
-    await sh('sfdisk', ['-q', path], 'label: gpt\nstart=2048, size=32768, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system partition"\nstart=34816, size=32768, type=E3C9E316-0B5C-4DB8-817D-F92DF00215AE, name="Microsoft reserved partition"\nstart=67584, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name="Basic data partition"\n');
+    await sh('sfdisk', ['-q', path], `label: gpt\nstart=2048, size=32768, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system partition"\nstart=34816, size=32768, type=E3C9E316-0B5C-4DB8-817D-F92DF00215AE, name="Microsoft reserved partition"\nstart=67584, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, uuid=${GPT_WINDOWS_GUID}, name="Basic data partition"\n`);
     espOffset = 2048 * 512;
     const img = `${path}@@${espOffset}`;
     await sh('mformat', ['-i', img, '-T', '32768', '-h', '64', '-s', '32', '-v', 'SYSTEM', '::']);
