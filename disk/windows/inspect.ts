@@ -263,3 +263,13 @@ function citrixLine(c: CitrixComponents): string {
   if (c.pvs) parts.push(`PVS target device (${c.pvs.services.join(', ')})`);
   return parts.join(', ') || 'none';
 }
+
+/** Open a target read-only, inspect it, always unmount. `allowUnsafe` inspects a hibernated/unclean volume or dirty hives. */
+export async function inspectTarget(target: string, opts: { allowUnsafe?: boolean; workDir?: string; signal?: AbortSignal } = {}): Promise<WindowsInspection> {
+  const { withWindowsImage } = await import('./image.js');
+  const { hiveImplementation } = await import('./hive-access.js');
+  const lib = await hiveImplementation();
+  return withWindowsImage(target, { readOnly: true, allowUnsafeReadOnly: Boolean(opts.allowUnsafe), workDir: opts.workDir, signal: opts.signal }, (img) =>
+    inspectWindows(img, { hiveLibrary: lib }),
+  );
+}
