@@ -5,8 +5,8 @@
  * emptied (windows.md §3.1: Windows must not replay old log pages over our edits; unverified).
  * A crash at any point leaves the old or the new hive, never a half-written one, plus the backup.
  */
-import { copyFile, open, rename, stat, truncate } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { copyFile, open, readdir, rename, stat, truncate } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { CeError, throwIfCancelled } from '../../core/errors.js';
 import { exists, fsyncDir } from '../../core/atomic.js';
 import type { WindowsImage } from './image.js';
@@ -43,18 +43,13 @@ export async function applyPlan(img: WindowsImage, plan: Plan, opts: { signal?: 
     }
     const path = (await img.hivePath(name))!;
     const backup = `${path}.ce-backup`;
-    if (!(await exists(backup))) {
-      await copyFile(path, `${backup}.partial`);
-      const fh = await open(`${backup}.partial`, 'r+');
-      await fh.sync();
-      await fh.close();
-      await rename(`${backup}.partial`, backup);
-      fsyncDir(dirname(path));
-    }
+    await backupOnce(path);
+    const logs = await logFiles(path);
+    for (const log of logs) await backupOnce(log);
     await testHook('after-backup');
     await h.save({ noBackup: true });
     const win = (p: string) => 'C:\\' + p.slice(img.root.length + 1).replace(/\//g, '\\');
-    report.hives.push({ hive: name, path: win(path), backup: win(backup), logsEmptied: (await emptyStaleLogs(path)).map(win) });
+    report.hives.push({ hive: name, path: win(path), backup: win(backup), logsEmptied: (await emptyStaleLogs(path, logs)).map(win) });
   }
   for (const c of plan.changes) {
     if (c.kind !== 'stage-script') continue;
@@ -84,22 +79,35 @@ function applyOne(h: Awaited<ReturnType<WindowsImage['hive']>>, c: RegistryChang
   }
 }
 
-/** Empty `.LOG1/.LOG2/.LOG` next to a saved hive (after copying them to `.ce-backup`): their pages predate our edit. */
-async function emptyStaleLogs(hivePath: string): Promise<string[]> {
+/** `<file>.ce-backup`, written once (partial + fsync + rename): the state before the CE first touched it. */
+async function backupOnce(path: string): Promise<void> {
+  const backup = `${path}.ce-backup`;
+  if (await exists(backup)) return;
+  await copyFile(path, `${backup}.partial`);
+  const fh = await open(`${backup}.partial`, 'r+');
+  await fh.sync();
+  await fh.close();
+  await rename(`${backup}.partial`, backup);
+  fsyncDir(dirname(path));
+}
+
+/** Non-empty `.LOG1/.LOG2/.LOG` beside a hive (names matched case-insensitively). */
+async function logFiles(hivePath: string): Promise<string[]> {
+  const dir = dirname(hivePath);
+  const base = hivePath.slice(dir.length + 1).toLowerCase();
   const out: string[] = [];
-  for (const ext of ['.LOG1', '.LOG2', '.LOG']) {
-    const dir = dirname(hivePath);
-    const { readdir } = await import('node:fs/promises');
-    const base = hivePath.slice(dir.length + 1);
-    const hit = (await readdir(dir)).find((f) => f.toLowerCase() === (base + ext).toLowerCase());
-    if (!hit) continue;
-    const p = `${dir}/${hit}`;
-    if ((await stat(p)).size === 0) continue;
-    if (!(await exists(`${p}.ce-backup`))) await copyFile(p, `${p}.ce-backup`);
-    await truncate(p, 0);
-    out.push(p);
+  for (const f of await readdir(dir)) {
+    const l = f.toLowerCase();
+    if (l !== `${base}.log1` && l !== `${base}.log2` && l !== `${base}.log`) continue;
+    if ((await stat(join(dir, f))).size > 0) out.push(join(dir, f));
   }
   return out;
+}
+
+/** Empty the logs beside a saved hive (backed up before the save): their pages predate our edit. The TS hive library does this itself; the hivex fallback does not. */
+async function emptyStaleLogs(hivePath: string, before: string[]): Promise<string[]> {
+  for (const l of await logFiles(hivePath)) await truncate(l, 0);
+  return before;
 }
 
 /**
