@@ -26,8 +26,11 @@ export interface WindowsDiskOptions {
   scheme: 'mbr' | 'gpt';
   /** Disk size in MiB (default 96). */
   sizeMiB?: number;
-  /** Keep the SYSTEM copy dirty (as in the fixture) instead of marking it clean. */
-  dirtySystem?: boolean;
+  /**
+   * A dirty SYSTEM: 'no-logs' (as in the fixture: nothing to replay) or 'with-logs' (a .LOG1 built
+   * with the hive branch's log writer whose replay sets ComputerName to LOGGEDNAME).
+   */
+  dirtySystem?: 'no-logs' | 'with-logs';
   /** Make the machine domain-joined (SECURITY Policy, Tcpip Domain, Netlogon, Winlogon). */
   joined?: boolean;
   /** Citrix components in SOFTWARE/SYSTEM. */
@@ -287,7 +290,7 @@ export async function buildWindowsDisk(t: Teardownable, opts: WindowsDiskOptions
     const sys = join(stage, 'SYSTEM');
     await copyFile(join(HIVES, 'SYSTEM_2'), sys);
     await chmod(sys, 0o644);
-    if (!opts.dirtySystem) await cleanHive(sys);
+    await cleanHive(sys);
     await editSystem(sys, opts);
     const sec = join(stage, 'SECURITY');
     await copyFile(join(HIVES, 'SECURITY'), sec);
@@ -298,7 +301,8 @@ export async function buildWindowsDisk(t: Teardownable, opts: WindowsDiskOptions
     await copyFile(join(HIVES, 'SAM'), sam);
     await chmod(sam, 0o644);
     await buildSoftwareHive(join(stage, 'SOFTWARE'), opts);
-    if (opts.dirtySystem) await cleanHive(sys).then(() => dirtyAgain(sys));
+    let sysLog: Buffer | undefined;
+    if (opts.dirtySystem) sysLog = await makeSystemDirty(sys, opts.dirtySystem === 'with-logs');
 
     await withNtfs(dev, async (root) => {
       const cfg = join(root, 'Windows', 'System32', 'config');
@@ -306,7 +310,7 @@ export async function buildWindowsDisk(t: Teardownable, opts: WindowsDiskOptions
       await mkdir(join(root, 'Windows', 'System32', 'drivers'), { recursive: true });
       for (const h of ['SYSTEM', 'SECURITY', 'SAM', 'SOFTWARE']) await copyFile(join(stage, h), join(cfg, h));
       if (opts.dirtySystem) {
-        await writeFile(join(cfg, 'SYSTEM.LOG1'), Buffer.alloc(0));
+        await writeFile(join(cfg, 'SYSTEM.LOG1'), sysLog ?? Buffer.alloc(0));
         await writeFile(join(cfg, 'SYSTEM.LOG2'), Buffer.alloc(0));
       }
       await writeFile(join(root, 'pagefile.sys'), Buffer.alloc(0));
@@ -326,20 +330,21 @@ export async function buildWindowsDisk(t: Teardownable, opts: WindowsDiskOptions
   return { path, dir, ntfsOffset, ntfsSize, espOffset };
 }
 
-/** Make a hive dirty again after edits (seq1 = seq2 + 1, checksum kept valid) as the fixture was. */
-async function dirtyAgain(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    const b = Buffer.alloc(512);
-    await fh.read(b, 0, 512, 0);
-    b.writeUInt32LE(b.readUInt32LE(8) + 1, 4);
-    let x = 0;
-    for (let i = 0; i < 0x1fc; i += 4) x = (x ^ b.readUInt32LE(i)) >>> 0;
-    b.writeUInt32LE(x || 1, 0x1fc);
-    await fh.write(b, 0, 512, 0);
-  } finally {
-    await fh.close();
-  }
+/**
+ * Leave SYSTEM dirty at its current state v0 (secondary seq N, primary N+1); with logs, a .LOG1
+ * (HvLE, seq N) holds the pages of v1 = v0 + ComputerName LOGGEDNAME, so only a replay shows it.
+ */
+async function makeSystemDirty(path: string, withLogs: boolean): Promise<Buffer | undefined> {
+  const { makeDirty, newFormatLog, hvleEntry } = await import('./hive-log.js');
+  const { Hive } = await import('../../disk/hive/hive.js');
+  const v0 = await readFile(path);
+  const seq = v0.readUInt32LE(8);
+  await writeFile(path, makeDirty(v0, seq, 1));
+  if (!withLogs) return undefined;
+  const h = Hive.fromBuffer(Buffer.from(v0));
+  h.key('ControlSet001\\Control\\ComputerName\\ComputerName')!.setValue('ComputerName', 1, 'LOGGEDNAME');
+  const v1 = h.toBuffer();
+  return newFormatLog(v0, seq, [hvleEntry(v0, v1, seq)]);
 }
 
 /**
