@@ -408,7 +408,8 @@ export async function waitNoLoops(dir: string): Promise<string[]> {
 
 export async function readHiveValue(hive: string, key: string, value: string): Promise<string | undefined> {
   const r = await execa('hivexget', [hive, key, value], { reject: false });
-  return r.exitCode === 0 ? String(r.stdout) : undefined;
+  // hivexget prints each MULTI_SZ string on its own line, then an empty one.
+  return r.exitCode === 0 ? String(r.stdout).replace(/\n+$/, '') : undefined;
 }
 
 export { readFile };
