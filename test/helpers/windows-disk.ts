@@ -412,4 +412,3 @@ export async function readHiveValue(hive: string, key: string, value: string): P
   return r.exitCode === 0 ? String(r.stdout).replace(/\n+$/, '') : undefined;
 }
 
-export { readFile };

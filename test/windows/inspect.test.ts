@@ -37,6 +37,11 @@ t.test('MBR/BIOS disk: product, build, hostname, workgroup, pagefile, drive lett
   t.match(i.citrix, { vda: { version: '2203.0.100.15', listOfDDCs: 'ddc1.contoso.local ddc2.contoso.local' }, misa: { version: '7.33.0.17' }, pvs: { services: ['bnistack', 'cvhdmp'] } });
   t.notOk(i.citrix.mcsio);
   t.match(i.hibernation, { volumeHibernated: false, fastStartup: true });
+  t.equal(i.hiveLibrary, 'ts');
+  // The hivex fallback (hivexml) must see the same image the same way: two readers as each other's oracle.
+  const hx = await runCe(['inspect', d.path, '--json'], { env: { CE_HIVE_IMPL: 'hivex' } });
+  t.equal(hx.exitCode, 0, hx.stderr);
+  t.same({ ...json<WindowsInspection>(hx), hiveLibrary: 'ts' }, i, 'hivex fallback agrees');
   t.same(await waitNoLoops(d.dir), []);
 });
 
@@ -61,6 +66,13 @@ t.test('GPT/UEFI disk: ESP, domain membership from SECURITY, MCSIO, human output
   const v = await inspectTarget(vhdx);
   t.equal(v.format, 'vhdx');
   t.equal(v.membership.name, 'CONTOSO');
+  const vmdk = join(d.dir, 'disk.vmdk');
+  await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', d.path, vmdk]);
+  t.match(await inspectTarget(vmdk), { format: 'vmdk', bootMode: 'uefi', membership: { name: 'CONTOSO' } });
+  // A fixed VHD is raw data plus a footer: used in place, no copy.
+  const vhd = join(d.dir, 'disk.vhd');
+  await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', d.path, vhd]);
+  t.match(await inspectTarget(vhd), { format: 'vhd-fixed', membership: { name: 'CONTOSO' } });
   t.same(await waitNoLoops(d.dir), []);
 });
 
