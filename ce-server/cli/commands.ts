@@ -5,8 +5,9 @@
 import type { Command } from 'commander';
 import { registerCommands as diskCommands } from '../../disk/cli.js';
 import { registerCommands as hiveCommands } from '../../disk/hive/cli.js';
+import { registerCommands as windowsCommands } from '../../disk/windows/cli.js';
 import { registerCommands as smbCommands } from '../../network/smb/cli.js';
 
 export type RegisterCommands = (program: Command) => void;
 
-export const domainCommands: RegisterCommands[] = [diskCommands, hiveCommands, smbCommands];
+export const domainCommands: RegisterCommands[] = [diskCommands, hiveCommands, windowsCommands, smbCommands];

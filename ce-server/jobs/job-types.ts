@@ -5,6 +5,7 @@
 import type { JobType } from '../../core/job-type.js';
 import { inspectImageJob } from './inspect-image.js';
 import { noopJob } from './noop.js';
+import { convertJob } from '../../disk/jobs.js';
+import { inspectWindowsJob } from '../../disk/windows/jobs.js';
 
-
-export const jobTypes: JobType<any, any>[] = [inspectImageJob, noopJob];
+export const jobTypes: JobType<any, any>[] = [inspectImageJob, noopJob, convertJob, inspectWindowsJob];
