@@ -12,13 +12,23 @@ import { FIRSTBOOT_DIR } from '../../vda/firstboot/layout.js';
 import { buildGuest, packVolume, unpackVolume, type Guest } from './guest.js';
 import { ensureHostBuilt } from './host-build.js';
 
-const skip = needs({ kvm: true });
+const kvmSkip = needs({ kvm: true });
+/**
+ * The guest runs under TCG by default: this project's machines expose /dev/kvm through nested PVM,
+ * which runs a plain (non-PVM) guest kernel by emulating it instruction by instruction (measured: 57 s
+ * to reach the kernel's real-mode setup, no kernel output after 200 s), while TCG boots the guest in
+ * about 30 s. CE_TEST_BOOT_ACCEL=kvm runs the same tests under KVM on hosts with real KVM.
+ * The timeout case always runs under KVM (it never needs the guest to get anywhere).
+ */
+const accel = (process.env.CE_TEST_BOOT_ACCEL ?? 'tcg') as 'kvm' | 'tcg';
+const skip = accel === 'kvm' ? kvmSkip : false;
 
 t.test('isolated boot with a Linux guest playing the runner', { skip }, async (t) => {
   const dir = await tempDir(t, 'ce-vda-boot-');
   const guest: Guest = await buildGuest(dir);
   const hostExe = await ensureHostBuilt();
   const driver = new QemuBootDriver();
+  t.jobs = 2; // the boots run side by side (one core each)
 
   async function stagedDisk(name: string): Promise<string> {
     const vol = join(dir, `${name}-vol`);
@@ -41,7 +51,8 @@ t.test('isolated boot with a Linux guest playing the runner', { skip }, async (t
     await mkdir(work);
     const out = await driver.boot({
       disk: { path: disk, format: 'raw', partitionTable: 'mbr' },
-      timeoutSeconds: 120,
+      timeoutSeconds: 240,
+      accel,
       memoryMiB: 256,
       cpus: 1,
       workDir: work,
@@ -53,7 +64,7 @@ t.test('isolated boot with a Linux guest playing the runner', { skip }, async (t
     t.equal(out.firmware, 'bios');
     t.ok(out.command.includes('none') && out.command[out.command.indexOf('-nic') + 1] === 'none', 'no NIC on the command line');
     t.ok(lines.some((l) => l.includes('guest: done')), 'serial console captured line by line');
-    t.match(await readFile(out.consoleLog, 'utf8'), /guest: running 4000-0002-vda-reconfigure\.bat/);
+    t.match(await readFile(out.consoleLog, 'utf8'), /guest: running 4000-0001-vda-reconfigure\.bat/);
 
     const back = join(dir, 'ok-back');
     await unpackVolume(disk, back);
@@ -68,7 +79,7 @@ t.test('isolated boot with a Linux guest playing the runner', { skip }, async (t
         ['4000-0001-vda-reconfigure', 'ok', true, 250],
         ['8000-0002-domain-unjoin', 'ok', true, 250],
         ['9999-0003-shutdown', 'ok', true, 250],
-      ].map(([a, b, c, d]) => [String(a).replace(/^4000-0001/, '4000-0001'), b, c, d]),
+      ],
     );
     t.ok(res.logTail.some((l) => l.includes('guest running 9999-0003-shutdown.bat')), 'log.txt read back');
     const removed = await removeRunnerFiles(back);
@@ -83,7 +94,8 @@ t.test('isolated boot with a Linux guest playing the runner', { skip }, async (t
     const out = await driver.boot({
       disk: { path: disk, format: 'raw', partitionTable: 'gpt' },
       network: 'isolated',
-      timeoutSeconds: 120,
+      timeoutSeconds: 240,
+      accel,
       memoryMiB: 256,
       cpus: 1,
       workDir: work,
@@ -100,7 +112,7 @@ t.test('isolated boot with a Linux guest playing the runner', { skip }, async (t
     t.equal((await collectResults(back)).complete, true);
   });
 
-  t.test('timeout: a guest that never powers off is killed and reported', async (t) => {
+  t.test('timeout under KVM: a guest that never powers off is killed and reported', { skip: kvmSkip }, async (t) => {
     const disk = await stagedDisk('hang');
     const work = join(dir, 'work-hang');
     await mkdir(work);

@@ -37,7 +37,7 @@ export function qemuArgs(req: BootRequest, varsPath: string): string[] {
   const args = [
     '-name', 'ce-isolated-boot',
     '-no-user-config', '-nodefaults',
-    '-machine', 'q35', '-accel', 'kvm',
+    '-machine', 'q35', '-accel', req.accel ?? 'kvm',
     '-m', String(req.memoryMiB ?? 4096),
     '-smp', String(req.cpus ?? 2),
     '-display', 'none', '-vga', 'std',
@@ -71,7 +71,7 @@ export class QemuBootDriver implements BootDriver {
     if (!Number.isFinite(req.timeoutSeconds) || req.timeoutSeconds <= 0) {
       throw new CeError('BOOT_OPTION_INVALID', `timeoutSeconds must be positive, not ${req.timeoutSeconds}.`, { status: 400 });
     }
-    await access('/dev/kvm', constants.R_OK | constants.W_OK).catch(() => {
+    if ((req.accel ?? 'kvm') === 'kvm') await access('/dev/kvm', constants.R_OK | constants.W_OK).catch(() => {
       throw new CeError('BOOT_NO_KVM', 'The isolated boot needs /dev/kvm and the CE has none.', {
         status: 500,
         hint: 'Run the CE on a VM with nested virtualisation, or use the cloud boot driver.',

@@ -33,6 +33,12 @@ export interface BootRequest {
   signal?: AbortSignal;
   /** A scratch directory for the UEFI variable store and the console log. */
   workDir: string;
+  /**
+   * Hardware acceleration: 'kvm' (default; a Windows first boot needs it) or 'tcg' (QEMU's emulator:
+   * for the driver's own tests with a tiny Linux guest on hosts whose KVM cannot run plain guests,
+   * e.g. nested PVM; far too slow for Windows).
+   */
+  accel?: 'kvm' | 'tcg';
   /** Direct kernel boot (Linux guests, the driver's own tests); Windows boots from the disk. */
   kernel?: { kernel: string; initrd?: string; append?: string };
 }
