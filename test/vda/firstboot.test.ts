@@ -34,7 +34,7 @@ t.test('names, order and CRLF', async (t) => {
     }
     t.match(p.bat.content, `powershell.exe -ExecutionPolicy ByPass -NoProfile -NonInteractive -File "%~dp0..\\Temp\\${p.baseName}.ps1"`);
     t.match(p.bat.content, /exit %ERRORLEVEL%\r\n$/);
-    t.match(p.ps1.content, `$CeName = '${p.baseName}'`);
+    t.match(p.ps1.content, '$CeName = [System.IO.Path]::GetFileNameWithoutExtension($PSCommandPath)');
   }
 });
 

@@ -7,9 +7,10 @@ import { mkdir, copyFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CeError } from '../../core/errors.js';
 import { exists } from '../../core/atomic.js';
-import { COMPLETE_FILE, FIRSTBOOT_DIR, HOST_EXE, SUBDIRS, scriptBaseName } from './layout.js';
+import { COMPLETE_FILE, FIRSTBOOT_DIR, HOST_EXE, SUBDIRS, crlf, scriptBaseName } from './layout.js';
 import { renderBat, renderPs1, type FirstbootScript } from './scripts.js';
 import { hostBinaryPath } from './host-binary.js';
+import type { StageScriptChange } from '../../disk/windows/plan.js';
 
 export interface RunnerFile {
   /** Relative to the volume root, forward slashes. */
@@ -24,16 +25,56 @@ export interface PlannedScript {
   ps1: RunnerFile;
 }
 
+/** A script the runner will run: a complete PowerShell text (CRLF) with its name and priority. */
+export interface RunnerScript {
+  name: string;
+  priority: number;
+  description: string;
+  ps1: string;
+}
+
+/** One of ours: the prelude-wrapped body (vda/firstboot/scripts.ts). */
+export function fromFirstbootScript(s: FirstbootScript): RunnerScript {
+  return { name: s.name, priority: s.priority, description: s.description, ps1: renderPs1(s) };
+}
+
+/**
+ * A script another module asked for through the plan (kind 'stage-script', e.g. network/domain's
+ * online unjoin): its PowerShell runs as given; its exit code follows the same protocol.
+ */
+export function fromStageChange(c: StageScriptChange): RunnerScript {
+  return { name: c.name, priority: c.priority, description: `[${c.module}] ${c.reason}`, ps1: crlf(c.content) };
+}
+
+/** As a plan change (module 'vda'), so dry runs show every first-boot script with the other changes. */
+export function toStageChange(s: FirstbootScript, requires: string[] = ['isolated-boot']): StageScriptChange {
+  return {
+    kind: 'stage-script',
+    module: 'vda',
+    action: 'stage-script',
+    where: 'first-boot runner (C:\\Program Files\\CitrixCE\\Firstboot)',
+    name: s.name,
+    priority: s.priority,
+    language: 'powershell',
+    content: renderPs1(s),
+    requires,
+    before: null,
+    after: { name: s.name, priority: s.priority },
+    reason: s.description,
+  };
+}
+
 /** Order by priority (stable for equal priorities), then name `%04d-%04d-name`. */
-export function planScripts(scripts: FirstbootScript[]): PlannedScript[] {
-  const sorted = scripts.map((s, i) => ({ s, i })).sort((a, b) => a.s.priority - b.s.priority || a.i - b.i);
+export function planScripts(scripts: Array<FirstbootScript | RunnerScript>): PlannedScript[] {
+  const rs = scripts.map((s) => ('body' in s ? fromFirstbootScript(s) : s));
+  const sorted = rs.map((s, i) => ({ s, i })).sort((a, b) => a.s.priority - b.s.priority || a.i - b.i);
   return sorted.map(({ s }, counter) => {
     const base = scriptBaseName(s.priority, counter + 1, s.name);
     return {
       baseName: base,
       description: s.description,
-      bat: { path: `${FIRSTBOOT_DIR}/${SUBDIRS.scripts}/${base}.bat`, content: renderBat(base, s) },
-      ps1: { path: `${FIRSTBOOT_DIR}/${SUBDIRS.temp}/${base}.ps1`, content: renderPs1(base, s) },
+      bat: { path: `${FIRSTBOOT_DIR}/${SUBDIRS.scripts}/${base}.bat`, content: renderBat(base, s.description) },
+      ps1: { path: `${FIRSTBOOT_DIR}/${SUBDIRS.temp}/${base}.ps1`, content: crlf(s.ps1) },
     };
   });
 }

@@ -2,8 +2,10 @@
  * The first-boot service entry, offline in SYSTEM (windows.md §2.3): ControlSet00N\Services\CitrixCEFirstboot
  * in the current control set (and the Default set when it differs, §3.1), and its removal after the boot.
  */
-import { REG, type HiveKey } from '../../disk/hive/types.js';
-import { controlSets, planDeleteKey, planSet, type RegOp } from '../registry/ops.js';
+import { REG } from '../../disk/hive/types.js';
+import { controlSetsToEdit } from '../../disk/hive/hive.js';
+import type { RegistryChange } from '../../disk/windows/plan.js';
+import { planDeleteKey, planSet, type HiveLike } from '../registry/ops.js';
 import { FIRSTBOOT_WINDIR, HOST_EXE, SERVICE_DISPLAY_NAME, SERVICE_NAME } from './layout.js';
 
 export const SERVICE_VALUES = {
@@ -13,13 +15,13 @@ export const SERVICE_VALUES = {
   ObjectName: 'LocalSystem',
 } as const;
 
-export function serviceKeyPaths(system: HiveKey): string[] {
-  return controlSets(system).all.map((cs) => `${cs}\\Services\\${SERVICE_NAME}`);
+export function serviceKeyPaths(system: HiveLike): string[] {
+  return controlSetsToEdit(system).map((cs) => `${cs}\\Services\\${SERVICE_NAME}`);
 }
 
 /** The ops that create the service entry. The ImagePath is quoted: it has spaces (an unquoted path is a known privilege-escalation hole). */
-export function planServiceEntry(system: HiveKey, dir = FIRSTBOOT_WINDIR): RegOp[] {
-  const ops: RegOp[] = [];
+export function planServiceEntry(system: HiveLike, dir = FIRSTBOOT_WINDIR): RegistryChange[] {
+  const ops: RegistryChange[] = [];
   const why = 'first-boot runner service (removed again after the isolated boot)';
   for (const key of serviceKeyPaths(system)) {
     ops.push(
@@ -37,6 +39,6 @@ export function planServiceEntry(system: HiveKey, dir = FIRSTBOOT_WINDIR): RegOp
 }
 
 /** The ops that remove the service entry (normally the service already deleted itself; this is the offline safety net). */
-export function planServiceRemoval(system: HiveKey): RegOp[] {
+export function planServiceRemoval(system: HiveLike): RegistryChange[] {
   return serviceKeyPaths(system).flatMap((key) => planDeleteKey(system, 'SYSTEM', key, 'remove the first-boot runner service'));
 }

@@ -6,9 +6,9 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HiveKey } from '../../disk/hive/types.js';
+import { currentControlSet } from '../../disk/hive/hive.js';
 import { COMPONENTS, type ComponentId } from '../components.js';
-import { controlSets, findKey } from './ops.js';
+import type { HiveLike } from './ops.js';
 
 export interface ComponentState {
   installed: boolean;
@@ -30,10 +30,10 @@ export interface UninstallEntry {
   publisher?: string;
 }
 
-export function uninstallEntries(software: HiveKey): UninstallEntry[] {
+export function uninstallEntries(software: HiveLike): UninstallEntry[] {
   const out: UninstallEntry[] = [];
   for (const root of UNINSTALL_ROOTS) {
-    const k = findKey(software, root);
+    const k = software.key(root);
     if (!k) continue;
     for (const sub of k.subkeys()) {
       const dn = sub.value('DisplayName')?.data;
@@ -65,10 +65,10 @@ async function driverFiles(volumeRoot: string | undefined): Promise<Set<string>>
   return new Set();
 }
 
-export async function detectComponents(software: HiveKey, system: HiveKey, volumeRoot?: string): Promise<DetectedComponents> {
+export async function detectComponents(software: HiveLike, system: HiveLike, volumeRoot?: string): Promise<DetectedComponents> {
   const entries = uninstallEntries(software);
-  const { current } = controlSets(system);
-  const services = findKey(system, `${current}\\Services`);
+  const current = currentControlSet(system);
+  const services = system.key(`${current}\\Services`);
   const drivers = await driverFiles(volumeRoot);
   const result = {} as DetectedComponents;
   for (const c of Object.values(COMPONENTS)) {

@@ -8,9 +8,11 @@
  * The online `XenDesktopVdaSetup /reconfigure` script does the authoritative reconfiguration; the
  * offline values make the image consistent even if that script cannot run.
  */
-import { REG, type HiveKey } from '../../disk/hive/types.js';
+import { REG } from '../../disk/hive/types.js';
+import { controlSetsToEdit } from '../../disk/hive/hive.js';
+import type { RegistryChange } from '../../disk/windows/plan.js';
 import type { NormalizedComponents } from '../options.js';
-import { controlSets, findKey, planDeleteValue, planSet, type RegOp } from './ops.js';
+import { planDeleteValue, planSet, type HiveLike } from './ops.js';
 
 export const VDA_KEY = 'Citrix\\VirtualDesktopAgent';
 export const VDA_POLICY_KEY = 'Policies\\Citrix\\VirtualDesktopAgent';
@@ -23,18 +25,18 @@ export const POLICY_NOTE =
   'its own list at the next policy refresh.';
 
 export interface VdaRegistryPlan {
-  ops: RegOp[];
+  ops: RegistryChange[];
   notes: string[];
   warnings: string[];
 }
 
-export function planVdaRegistry(software: HiveKey, system: HiveKey, opts: NormalizedComponents): VdaRegistryPlan {
+export function planVdaRegistry(software: HiveLike, system: HiveLike, opts: NormalizedComponents): VdaRegistryPlan {
   const plan: VdaRegistryPlan = { ops: [], notes: [], warnings: [] };
   const rc = opts.reconfigure;
   if (rc?.controllers) {
     const list = rc.controllers.join(' ');
     plan.ops.push(...planSet(software, 'SOFTWARE', VDA_KEY, 'ListOfDDCs', REG.SZ, list, 'VDA registration: the controllers (space-separated FQDNs)'));
-    const policy = findKey(software, VDA_POLICY_KEY)?.value('ListOfDDCs');
+    const policy = software.key(VDA_POLICY_KEY)?.value('ListOfDDCs');
     if (policy) {
       plan.ops.push(...planSet(software, 'SOFTWARE', VDA_POLICY_KEY, 'ListOfDDCs', REG.SZ, list, 'the policy value overrides the local one, so it is updated too'));
     }
@@ -63,13 +65,13 @@ export function planVdaRegistry(software: HiveKey, system: HiveKey, opts: Normal
  * MCS I/O must not be active on a PVS image (it freezes it, windows.md §3.6): disable CVhdFilter and
  * take it out of every class filter list. The driver file stays (the offline path does not uninstall).
  */
-export function planMcsioRemoval(system: HiveKey): { ops: RegOp[]; notes: string[] } {
-  const ops: RegOp[] = [];
+export function planMcsioRemoval(system: HiveLike): { ops: RegistryChange[]; notes: string[] } {
+  const ops: RegistryChange[] = [];
   const notes: string[] = [];
-  for (const cs of controlSets(system).all) {
-    const svc = findKey(system, `${cs}\\Services\\CVhdFilter`);
+  for (const cs of controlSetsToEdit(system)) {
+    const svc = system.key(`${cs}\\Services\\CVhdFilter`);
     if (svc) ops.push(...planSet(system, 'SYSTEM', `${cs}\\Services\\${svc.name}`, 'Start', REG.DWORD, 4, 'MCS I/O filter disabled: it must not run on a PVS image'));
-    const classes = findKey(system, `${cs}\\Control\\Class`);
+    const classes = system.key(`${cs}\\Control\\Class`);
     for (const cls of classes?.subkeys() ?? []) {
       for (const vn of ['UpperFilters', 'LowerFilters']) {
         const v = cls.value(vn);
