@@ -24,6 +24,8 @@ const TAIL_LINES = 200;
 export interface QemuDriverOptions {
   /** Binary name or path (default qemu-system-x86_64). */
   qemu?: string;
+  /** Request fields every boot of this driver gets unless the request sets them (tests: a Linux guest kernel, tcg). */
+  defaults?: Partial<Pick<BootRequest, 'accel' | 'kernel' | 'memoryMiB' | 'cpus'>>;
 }
 
 export function firmwareFor(req: Pick<BootRequest, 'firmware' | 'disk'>): 'bios' | 'uefi' {
@@ -67,7 +69,9 @@ export class QemuBootDriver implements BootDriver {
   readonly name = 'qemu';
   constructor(private readonly opts: QemuDriverOptions = {}) {}
 
-  async boot(req: BootRequest): Promise<BootOutcome> {
+  async boot(request: BootRequest): Promise<BootOutcome> {
+    const req: BootRequest = { ...this.opts.defaults, ...request };
+    for (const k of ['accel', 'kernel', 'memoryMiB', 'cpus'] as const) if (request[k] === undefined && this.opts.defaults?.[k] !== undefined) (req as unknown as Record<string, unknown>)[k] = this.opts.defaults[k];
     if (!Number.isFinite(req.timeoutSeconds) || req.timeoutSeconds <= 0) {
       throw new CeError('BOOT_OPTION_INVALID', `timeoutSeconds must be positive, not ${req.timeoutSeconds}.`, { status: 400 });
     }
