@@ -4,7 +4,8 @@
  */
 import type { JobType } from '../../core/job-type.js';
 import { inspectImageJob } from './inspect-image.js';
-import { inspectWindowsJob, prepareJob } from '../../disk/windows/jobs.js';
+import { inspectWindowsJob } from '../../disk/windows/jobs.js';
+import { prepareVdaJob } from '../../vda/job.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const jobTypes: JobType<any, any>[] = [inspectImageJob, inspectWindowsJob, prepareJob];
+export const jobTypes: JobType<any, any>[] = [inspectImageJob, inspectWindowsJob, prepareVdaJob];
