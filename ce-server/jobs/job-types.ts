@@ -7,5 +7,6 @@ import { inspectImageJob } from './inspect-image.js';
 import { noopJob } from './noop.js';
 import { convertJob } from '../../disk/jobs.js';
 import { inspectWindowsJob } from '../../disk/windows/jobs.js';
+import { prepareVdaJob } from '../../vda/job.js';
 
-export const jobTypes: JobType<any, any>[] = [inspectImageJob, noopJob, convertJob, inspectWindowsJob];
+export const jobTypes: JobType<any, any>[] = [inspectImageJob, noopJob, convertJob, inspectWindowsJob, prepareVdaJob];
