@@ -8,7 +8,7 @@
  * re-open what this table drops.
  */
 import { CeError } from '../../core/errors.js';
-import { AZURE_WIRESERVER_ADDRESS, AZURE_WIRESERVER_PORTS, METADATA_ADDRESS, familyOf, type IsolationPolicy, type PortRule } from './policy.js';
+import { AZURE_WIRESERVER_ADDRESS, AZURE_WIRESERVER_PORTS, METADATA_ADDRESS, canonicalPeer, familyOf, type IsolationPolicy, type PortRule } from './policy.js';
 
 export const DEFAULT_TABLE = 'ce_isolation';
 
@@ -71,8 +71,8 @@ function portRule(r: PortRule): string[] {
   const comment = `comment ${JSON.stringify(r.name)}`;
   if (!r.peers.length) return [`${match} accept ${comment}`];
   const out: string[] = [];
-  const v4 = r.peers.filter((p) => familyOf(p) === 4);
-  const v6 = r.peers.filter((p) => familyOf(p) === 6);
+  const v4 = r.peers.filter((p) => familyOf(p) === 4).map(canonicalPeer);
+  const v6 = r.peers.filter((p) => familyOf(p) === 6).map(canonicalPeer);
   if (v4.length) out.push(`ip ${peerField} { ${v4.join(', ')} } ${match} accept ${comment}`);
   if (v6.length) out.push(`ip6 ${peerField} { ${v6.join(', ')} } ${match} accept ${comment}`);
   return out;

@@ -91,16 +91,29 @@ function checkCidrs(list: string[], what: string): string[] {
       });
     }
   }
-  return [...new Set(list)];
+  // Full CIDR notation everywhere (AWS and GCP want it); nft prints hosts without /32 (canonicalPeer).
+  return [...new Set(list.map((c) => (c.includes('/') ? c : `${c}/${familyOf(c) === 4 ? 32 : 128}`)))];
 }
 
 export function familyOf(cidr: string): 4 | 6 {
   return isIP(cidr.split('/')[0] ?? '') === 6 ? 6 : 4;
 }
 
+/** A host address in the form nft lists it: "10.0.0.2/32" is "10.0.0.2". */
+export function canonicalPeer(cidr: string): string {
+  return cidr.replace(/\/(32|128)$/, (m) => (familyOf(cidr) === 4 ? (m === '/32' ? '' : m) : m === '/128' ? '' : m));
+}
+
 /** A comparable summary of the flows a ruleset allows: "inbound tcp 443 from any", sorted. */
 export function flowSummary(rules: PortRule[]): string[] {
-  return rules
-    .map((r) => `${r.direction} ${r.protocol} ${r.port} ${r.direction === 'inbound' ? 'from' : 'to'} ${r.peers.length ? [...r.peers].sort().join(',') : 'any'}`)
+  const merged = new Map<string, Set<string>>();
+  for (const r of rules) {
+    const key = `${r.direction} ${r.protocol} ${r.port}`;
+    const s = merged.get(key) ?? new Set<string>();
+    for (const p of r.peers) s.add(canonicalPeer(p));
+    merged.set(key, s);
+  }
+  return [...merged.entries()]
+    .map(([k, peers]) => `${k} ${k.startsWith('inbound') ? 'from' : 'to'} ${peers.size ? [...peers].sort().join(',') : 'any'}`)
     .sort();
 }
