@@ -356,10 +356,19 @@ build {
     destination = "/tmp/ce-provision/ce-release.tar.gz"
   }
 
-  # A trailing slash uploads the directory's content.
+  # Trailing slashes upload the directories' content.
+  provisioner "shell" {
+    inline = ["mkdir -p /tmp/ce-provision/provision /tmp/ce-provision/files"]
+  }
+
   provisioner "file" {
     source      = "${path.root}/provision/"
-    destination = "/tmp/ce-provision"
+    destination = "/tmp/ce-provision/provision"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/files/"
+    destination = "/tmp/ce-provision/files"
   }
 
   provisioner "shell" {
@@ -371,7 +380,7 @@ build {
       "CE_ISOLATION_ARGS=${var.isolation_args}",
       "CE_PLATFORM=${source.type}",
     ]
-    inline = ["bash /tmp/ce-provision/install.sh"]
+    inline = ["bash /tmp/ce-provision/provision/install.sh"]
   }
 
   # Generalise last: nothing of the build VM (SSH host keys, machine-id, cloud-init state,
@@ -379,7 +388,7 @@ build {
   provisioner "shell" {
     execute_command  = "chmod +x {{ .Path }}; sudo env {{ .Vars }} bash {{ .Path }}"
     environment_vars = ["CE_PLATFORM=${source.type}"]
-    inline           = ["bash /tmp/ce-provision/cleanup.sh", "rm -rf /tmp/ce-provision"]
+    inline           = ["bash /tmp/ce-provision/provision/cleanup.sh", "rm -rf /tmp/ce-provision"]
   }
 
   # Azure needs the agent's deprovisioning as the very last step (it also deletes the build user).

@@ -7,14 +7,16 @@
 #     ce-<version>/package.json, package-lock.json
 #     ce-<version>/packer/         the image build (template, provisioning, units, first boot)
 #     ce-<version>/network/isolation/README.md, packer/README.md
+# Usage: scripts/package.sh [output-dir]   (default build/)
 # Never in it: var/ (state), tests, benchmarks, TypeScript sources, keys or certificates.
 # Offline: node_modules is copied from the working tree and pruned, not downloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(node -p "require('./package.json').version")
 name="ce-$version"
-out="build/$name.tar.gz"
-stage="build/stage"
+outdir="${1:-build}"   # tests pass their own temp directory
+out="$outdir/$name.tar.gz"
+stage="$outdir/stage-$$"
 rm -rf "$stage" && mkdir -p "$stage/$name"
 dst="$stage/$name"
 
@@ -61,7 +63,7 @@ if [ -n "$problems" ]; then
   exit 1
 fi
 
-mkdir -p build
+mkdir -p "$outdir"
 # Reproducible-ish: fixed owner, sorted names, mtime of the last commit.
 mtime=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 tar -C "$stage" --owner=0 --group=0 --numeric-owner --sort=name --mtime="@$mtime" -czf "$out.partial" "$name"
