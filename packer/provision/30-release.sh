@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 tarball="${CE_RELEASE_TARBALL:?CE_RELEASE_TARBALL is required (npm run package)}"
 [ -f "$tarball" ] || die "release tarball $tarball not found"
-top=$(tar -tzf "$tarball" | head -1 | cut -d/ -f1)
+top=$(tar -tzf "$tarball" | sed -n '1s|/.*||p') # sed reads the whole list: no SIGPIPE under pipefail
 case "$top" in ce-[0-9]*) ;; *) die "$tarball is not a CE release (top directory '$top')" ;; esac
 install -d -m 0755 "$R/opt"
 rm -rf "$R/opt/$top"
