@@ -59,3 +59,16 @@ async function nft(args: string[], input: string | undefined, target: IsolationT
     details: { exitCode: r.exitCode, stderr: r.stderr.slice(-2000) },
   });
 }
+
+/**
+ * Run `fn` with the isolation loaded and unload it afterwards, also when `fn` throws: what the
+ * prepare job wraps around the first boot of a Windows image (in the guest's namespace).
+ */
+export async function withIsolation<T>(policy: IsolationPolicy, target: IsolationTarget, fn: () => Promise<T>): Promise<T> {
+  await applyIsolation(policy, target);
+  try {
+    return await fn();
+  } finally {
+    await removeIsolation(target);
+  }
+}

@@ -6,7 +6,7 @@ import t from 'tap';
 import { execa } from 'execa';
 import { needs } from '../helpers/env.js';
 import { createNsPair } from './netns.js';
-import { applyIsolation, isolationStatus, removeIsolation } from '../../network/isolation/apply.js';
+import { applyIsolation, isolationStatus, removeIsolation, withIsolation } from '../../network/isolation/apply.js';
 import { buildPolicy, flowSummary } from '../../network/isolation/policy.js';
 import { METADATA_ADDRESS } from '../../network/isolation/policy.js';
 import { nftFlows } from './flows.js';
@@ -70,6 +70,15 @@ t.test('restricted peers and DNS are enforced', { skip: needs({ root: true }) },
   t.equal(await n.connect(n.ce, n.peerAddr, 53), 'connected', 'DNS over TCP to the configured server');
   const listing = JSON.parse((await execa('ip', ['netns', 'exec', n.ce, 'nft', '-j', 'list', 'table', 'inet', 'ce_isolation'])).stdout);
   t.same(nftFlows(listing), flowSummary(policy.rules));
+});
+
+t.test('withIsolation unloads the rules after the work, also on failure', { skip: needs({ root: true }) }, async (t) => {
+  const n = await createNsPair(t);
+  const seen = await withIsolation(buildPolicy(), { netns: n.ce }, () => isolationStatus({ netns: n.ce }));
+  t.equal(seen, 'active', 'loaded during the work');
+  t.equal(await isolationStatus({ netns: n.ce }), 'absent', 'unloaded after');
+  await t.rejects(withIsolation(buildPolicy(), { netns: n.ce }, async () => { throw new Error('boot failed'); }), /boot failed/);
+  t.equal(await isolationStatus({ netns: n.ce }), 'absent', 'unloaded after a failure');
 });
 
 t.test('a missing namespace is a typed error', { skip: needs({ root: true }) }, async (t) => {
