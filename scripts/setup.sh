@@ -29,6 +29,7 @@ PACKAGES=(
 # Packages for the later parts (first-boot runner, boot driver, CE image build). Installed for test and ci.
 if [ "$FOR" != "start" ]; then
   PACKAGES+=(packer systemd qemu-system-x86 ovmf gcc-mingw-w64-x86-64 busybox-static)
+  PACKAGES+=(debootstrap)  # a real Debian 12 root for the CE image provisioning test (test/packer)
 fi
 
 missing=()

@@ -7,8 +7,9 @@ import { registerCommands as diskCommands } from '../../disk/cli.js';
 import { registerCommands as hiveCommands } from '../../disk/hive/cli.js';
 import { registerCommands as windowsCommands } from '../../disk/windows/cli.js';
 import { registerCommands as smbCommands } from '../../network/smb/cli.js';
+import { registerCommands as isolationCommands } from '../../network/isolation/cli.js';
 import { registerCommands as vdaCommands } from '../../vda/cli.js';
 
 export type RegisterCommands = (program: Command) => void;
 
-export const domainCommands: RegisterCommands[] = [diskCommands, hiveCommands, windowsCommands, smbCommands, vdaCommands];
+export const domainCommands: RegisterCommands[] = [diskCommands, hiveCommands, windowsCommands, smbCommands, isolationCommands, vdaCommands];
