@@ -110,8 +110,8 @@ export function registerCommands(program: Command): void {
   program
     .command('convert')
     .description('convert an image to another format (output written to <dst>.partial, renamed at the end); <dst> "-" streams to stdout')
-    .argument('<src>', 'source image or block device')
-    .argument('<dst>', 'output file, or - for stdout')
+    .argument('<src>', 'source image, block device or smb://[domain;]user@server[:port]/share/path')
+    .argument('<dst>', 'output file, smb://… URL, or - for stdout')
     .addOption(new Option('--to <format>', 'output format').choices(TARGETS))
     .addOption(new Option('--preset <platform>', 'check and shape the output for a platform').choices(PRESETS))
     .addOption(fmt())
@@ -124,9 +124,14 @@ export function registerCommands(program: Command): void {
     .option('--no-fsync', 'do not fsync the output before the rename (scratch outputs, benchmarks; like qemu-img -t unsafe)')
     .option('--tar-gz', 'wrap a raw output as disk.raw in a gzip-compressed tar (GCP)')
     .option('--in-flight <n>', 'reads in flight', (v) => Number(v))
-    .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number; tarGz?: boolean; fsync?: boolean }) =>
+    .option('--credentials-file <path>', 'smb://: file with username=, password=, domain= (mode 0600); else the password comes from CE_SMB_PASSWORD')
+    .option('--sign', 'smb://: sign every message even if the server does not require it')
+    .option('--encrypt', 'smb://: encrypt every message (SMB 3.x)')
+    .option('--verify', 'smb:// output: read it back and compare before the final rename')
+    .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number; tarGz?: boolean; fsync?: boolean; credentialsFile?: string; sign?: boolean; encrypt?: boolean; verify?: boolean }) =>
       runCommand(o, async () => {
-        const { convert, convertToSink } = await import('./convert/engine.js');
+        const { convertToSink } = await import('./convert/engine.js');
+        const { convertAny } = await import('./convert/remote.js');
         const { StreamSink } = await import('./io/stream.js');
         const ac = new AbortController();
         const onSig = () => ac.abort();
@@ -134,13 +139,14 @@ export function registerCommands(program: Command): void {
         process.once('SIGTERM', onSig);
         const bar = o.progress || o.json ? createCliProgress({ json: o.json, label: 'convert' }) : undefined;
         try {
-          const common = { to: o.to, preset: o.preset, format: o.format, hash: parseHash(o.hash), signal: ac.signal, onProgress: bar?.update, inFlight: o.inFlight, sparse: o.sparse, tarGz: o.tarGz };
+          const smb = { credentialsFile: o.credentialsFile, sign: o.sign, encrypt: o.encrypt };
+          const common = { to: o.to, preset: o.preset, format: o.format, hash: parseHash(o.hash), signal: ac.signal, onProgress: bar?.update, inFlight: o.inFlight, sparse: o.sparse, tarGz: o.tarGz, smb };
           if (dst === '-') {
             const r = await convertToSink(src, new StreamSink('stdout', process.stdout), { ...common, onProgress: undefined });
             process.stderr.write(JSON.stringify(r) + '\n');
             return;
           }
-          const r = await convert(src, dst, { ...common, overwrite: o.overwrite, resume: o.resume, fsync: o.fsync });
+          const r = await convertAny(src, dst, { ...common, overwrite: o.overwrite, resume: o.resume, fsync: o.fsync, verify: o.verify });
           bar?.stop();
           if (o.json) process.stdout.write(JSON.stringify({ event: 'result', ...r }) + '\n');
           else printResult(r, o, humanConvert);

@@ -15,7 +15,8 @@ import { partialPath, writeAtomically } from '../../core/atomic.js';
 import { ProgressMeter, type ProgressListener } from '../../core/progress.js';
 import type { Disk, DiskWriter, FormatName, Sink, WriteContext, WriterOptions } from '../types.js';
 import { FileSink, FileSource } from '../io/file.js';
-import { openDisk } from '../open.js';
+import { openDiskAt } from '../open-any.js';
+import type { SmbConnectOptions } from '../../network/smb/api.js';
 import { findWriter, isPlaceholder } from '../formats.js';
 import { findPreset, type PresetPlan } from '../presets.js';
 import { ReadAheadDisk } from './read-ahead.js';
@@ -25,6 +26,10 @@ import { TarGzSink } from './tar-gz-sink.js';
 import { loadState, removeState, sameJob, saveState, type ResumeState } from './resume-state.js';
 
 export interface ConvertOptions {
+  /** Credentials and security options for smb:// sources and targets (network/smb). */
+  smb?: SmbConnectOptions;
+  /** SMB targets: read the output back and compare with what was sent before the rename. */
+  verify?: boolean;
   /** Output format (`--to`); optional with a preset (its first format). */
   to?: string;
   preset?: string;
@@ -139,7 +144,7 @@ export async function writeDisk(disk: Disk, sink: Sink, plan: Plan, s: StreamOpt
 export async function convert(srcPath: string, dst: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
   const t0 = performance.now();
   dst = resolve(dst);
-  const disk = await openDisk(srcPath, { format: opts.format });
+  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smb });
   const extraPartials: string[] = [];
   const tmp = partialPath(dst);
   let ok = false;
@@ -244,7 +249,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
 /** Convert to a forward-only sink (stdout, a pipe): no partial file, no resume. */
 export async function convertToSink(srcPath: string, sink: Sink, opts: ConvertOptions = {}): Promise<Omit<ConvertResult, 'output'> & { output: { target: string; fileSize: number } }> {
   const t0 = performance.now();
-  const disk = await openDisk(srcPath, { format: opts.format });
+  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smb });
   try {
     const plan = planConversion(disk, sink.name, { ...opts, preset: opts.preset });
     const algos = opts.hash ?? [];
