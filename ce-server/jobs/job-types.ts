@@ -8,5 +8,7 @@ import { noopJob } from './noop.js';
 import { convertJob } from '../../disk/jobs.js';
 import { inspectWindowsJob } from '../../disk/windows/jobs.js';
 import { prepareVdaJob } from '../../vda/job.js';
+import { exportJob } from '../workflows/export.js';
+import { publishJob } from '../workflows/publish.js';
 
-export const jobTypes: JobType<any, any>[] = [inspectImageJob, noopJob, convertJob, inspectWindowsJob, prepareVdaJob];
+export const jobTypes: JobType<any, any>[] = [inspectImageJob, noopJob, convertJob, inspectWindowsJob, prepareVdaJob, exportJob, publishJob];

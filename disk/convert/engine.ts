@@ -28,6 +28,8 @@ import { loadState, removeState, sameJob, saveState, type ResumeState } from './
 export interface ConvertOptions {
   /** Credentials and security options for smb:// sources and targets (network/smb). */
   smb?: SmbConnectOptions;
+  /** For an SMB source when the target is on another share with other credentials (default: smb). */
+  smbSource?: SmbConnectOptions;
   /** SMB targets: read the output back and compare with what was sent before the rename. */
   verify?: boolean;
   /** Output format (`--to`); optional with a preset (its first format). */
@@ -144,7 +146,7 @@ export async function writeDisk(disk: Disk, sink: Sink, plan: Plan, s: StreamOpt
 export async function convert(srcPath: string, dst: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
   const t0 = performance.now();
   dst = resolve(dst);
-  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smb });
+  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smbSource ?? opts.smb });
   const extraPartials: string[] = [];
   const tmp = partialPath(dst);
   let ok = false;
@@ -249,7 +251,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
 /** Convert to a forward-only sink (stdout, a pipe): no partial file, no resume. */
 export async function convertToSink(srcPath: string, sink: Sink, opts: ConvertOptions = {}): Promise<Omit<ConvertResult, 'output'> & { output: { target: string; fileSize: number } }> {
   const t0 = performance.now();
-  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smb });
+  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smbSource ?? opts.smb });
   try {
     const plan = planConversion(disk, sink.name, { ...opts, preset: opts.preset });
     const algos = opts.hash ?? [];

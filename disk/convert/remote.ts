@@ -15,10 +15,13 @@ import { parseSmbUrl } from '../../network/smb/url.js';
 import { convert, planConversion, writeDisk, type ConvertOptions, type ConvertResult } from './engine.js';
 import { HashingSink, type HashAlgo } from './hash-sink.js';
 import { TarGzSink } from './tar-gz-sink.js';
+import { isBlockDevice, writeToDevice } from './device.js';
 
-/** Convert between any local path/device and any smb:// URL (the entry point of the CLI and jobs). */
-export function convertAny(src: string, dst: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
-  return isSmbUrl(dst) ? convertToSmb(src, dst, opts) : convert(src, dst, opts);
+/** Convert between any local path, block device and smb:// URL (the entry point of the CLI and jobs). */
+export async function convertAny(src: string, dst: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
+  if (isSmbUrl(dst)) return convertToSmb(src, dst, opts);
+  if (await isBlockDevice(dst)) return writeToDevice(src, dst, opts);
+  return convert(src, dst, opts);
 }
 
 /** Hash every byte of a ByteSource (SMB read-back of an output written out of order). */
@@ -39,7 +42,7 @@ export async function hashSource(src: ByteSource, algos: HashAlgo[], signal?: Ab
 export async function convertToSmb(srcPath: string, dstUrl: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
   const t0 = performance.now();
   parseSmbUrl(dstUrl); // typed error on a bad URL before anything is opened
-  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smb });
+  const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smbSource ?? opts.smb });
   try {
     const plan = planConversion(disk, dstUrl, opts);
     if (plan.writer.target === 'vmdk-flat') {
