@@ -1,0 +1,97 @@
+/**
+ * End-to-end load benchmark (not a test), issue 10: 4 concurrent export jobs of 1 GiB images
+ * (50% data) to a local Samba, while 100 clients poll job status over mutual TLS. Prints per-job
+ * and total throughput and the p99 status latency (target < 100 ms). Then the same with smbd
+ * killed and restarted once mid-run: every job must either complete (after reconnect) or fail
+ * with an SMB_* code and leave no final file behind.
+ * Usage: npm run bench:e2e [-- --jobs 4 --size-mib 1024 --pollers 100]
+ */
+import { parseArgs } from 'node:util';
+import { stat } from 'node:fs/promises';
+import { startSamba } from '../helpers/samba.js';
+import { makeSparseRaw } from '../helpers/disk-images.js';
+import { startTestService } from '../helpers/service.js';
+import { call } from '../helpers/https.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const { values } = parseArgs({ options: { jobs: { type: 'string', default: '4' }, 'size-mib': { type: 'string', default: '1024' }, pollers: { type: 'string', default: '100' } } });
+const JOBS = Number(values.jobs);
+const SIZE = Number(values['size-mib']) * 1024 * 1024;
+const POLLERS = Number(values.pollers);
+
+const teardowns: Array<() => unknown> = [];
+const t = { teardown: (fn: () => unknown) => teardowns.push(fn) };
+
+async function round(killSmbd: boolean): Promise<void> {
+  const smb = await startSamba(t);
+  const svc = await startTestService(t, { maxConcurrentJobs: String(JOBS), logLevel: 'warn' });
+  const dir = await tempDir(t);
+  const sources: string[] = [];
+  for (let i = 0; i < JOBS; i++) {
+    const p = `${dir}/src${i}.raw`;
+    await makeSparseRaw(p, SIZE, Math.round(SIZE / (2 * 1024 * 1024)), 100 + i); // ~50% data in 1 MiB runs
+    sources.push(p);
+  }
+  const t0 = performance.now();
+  const ids: string[] = [];
+  for (let i = 0; i < JOBS; i++) {
+    const r = await call(svc.base, svc.client, 'POST', '/v1/jobs', {
+      type: 'export',
+      source: { kind: 'file', path: sources[i] },
+      target: { kind: 'smb', smb: { server: '127.0.0.1', port: smb.port, share: 'share', path: `out${i}.vhdx`, credential: { username: smb.user, password: smb.password } } },
+      format: 'vhdx',
+    });
+    ids.push(r.body.id);
+  }
+  const latencies: number[] = [];
+  let pollErrors = 0;
+  let running = true;
+  const pollers = Array.from({ length: POLLERS }, async (_, k) => {
+    while (running) {
+      const s = performance.now();
+      const r = await call(svc.base, svc.client, 'GET', `/v1/jobs/${ids[k % ids.length]}`).catch(() => undefined);
+      if (!r || r.status !== 200) pollErrors++;
+      latencies.push(performance.now() - s);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  });
+  let restart: Promise<unknown> = Promise.resolve();
+  if (killSmbd) {
+    restart = new Promise((r) => setTimeout(r, 1500))
+      .then(() => smb.kill())
+      .then(() => new Promise((r) => setTimeout(r, 500)))
+      .then(() => smb.start())
+      .then(() => console.log('  (smbd killed and restarted)'), (e: Error) => console.log(`  (smbd restart failed: ${e.message})`));
+  }
+  const ends: Record<string, number> = {};
+  for (;;) {
+    const states = await Promise.all(ids.map((id) => call(svc.base, svc.client, 'GET', `/v1/jobs/${id}`).then((r) => r.body)));
+    for (const j of states) if (!['queued', 'running'].includes(j.state) && !ends[j.id]) ends[j.id] = performance.now();
+    if (Object.keys(ends).length === ids.length) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  running = false;
+  await Promise.all(pollers);
+  await restart;
+  const total = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
+  console.log(`\n${killSmbd ? 'with smbd killed and restarted once' : 'steady'}: ${JOBS} exports of ${SIZE / 2 ** 20} MiB, ${POLLERS} status pollers`);
+  console.log(`  ${'job'.padEnd(38)} ${'state'.padEnd(10)} ${'MB/s'.padStart(8)}  error`);
+  let bytes = 0;
+  for (const id of ids) {
+    const j = (await call(svc.base, svc.client, 'GET', `/v1/jobs/${id}`)).body;
+    const secs = (ends[id]! - t0) / 1000;
+    const finalFile = `${smb.sharePath('share')}/out${ids.indexOf(id)}.vhdx`;
+    const exists = await stat(finalFile).then(() => true, () => false);
+    if (j.state === 'succeeded') bytes += SIZE;
+    const note = j.state === 'succeeded' ? '' : `${j.error?.code}${exists ? '  (FINAL FILE PRESENT: BAD)' : '  (no final file)'}`;
+    console.log(`  ${id.padEnd(38)} ${j.state.padEnd(10)} ${(SIZE / 1e6 / secs).toFixed(0).padStart(8)}  ${note}`);
+  }
+  console.log(`  total: ${(bytes / 1e6 / total).toFixed(0)} MB/s of virtual disk over ${total.toFixed(1)} s`);
+  console.log(`  status polls: ${latencies.length}, errors ${pollErrors}, p99 ${p99.toFixed(1)} ms (target < 100)`);
+  for (const fn of teardowns.splice(0).reverse()) await fn();
+}
+
+await round(false);
+await round(true);
