@@ -58,7 +58,7 @@ export async function buildServer(opts: BuildOptions): Promise<CeServer> {
     https: { key: tls.key, cert: tls.cert, ca: tls.clientCa, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true, allowUnionTypes: true } },
   });
 
   const pinned = new Set(config.clientFingerprints.map(normalizeFingerprint));
