@@ -5,7 +5,7 @@
  * flight when the socket drops. One session per connection (that is all the CE needs).
  */
 import { Transport } from './transport.js';
-import { Cmd, CMD_NAMES, HdrFlags, HEADER_SIZE } from './packets/constants.js';
+import { Cmd, HdrFlags, HEADER_SIZE } from './packets/constants.js';
 import { readResponseHeader, writeRequestHeader, SMB2_MAGIC, TRANSFORM_MAGIC, type ResponseHeader } from './packets/header.js';
 import { Status, connectionLost, smbProtocolError, smbStatusError } from './status.js';
 import { verifyMessage, type Signer } from './signing.js';
@@ -315,4 +315,3 @@ function integrityError(what: string, op: string): CeError {
   });
 }
 
-export { CMD_NAMES };
