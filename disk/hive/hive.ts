@@ -64,6 +64,11 @@ export class Hive extends HiveImage implements RegistryHive {
   private readonly maxSeq: number;
   /** The primary was accepted dirty, without replay. */
   readonly acceptedDirty: boolean;
+  /**
+   * The primary is clean but a log holds entries at or above its sequence number. Windows ignores
+   * such entries (regf spec, "Dirty state of a hive") and so do we; `check` reports it.
+   */
+  logsAhead = false;
 
   private constructor(image: Buffer, opts: HiveOpenOptions, dirty: boolean, replayed: ReplayedLog[], maxSeq: number, acceptedDirty: boolean) {
     super(image, { readOnly: opts.readOnly });
@@ -100,7 +105,9 @@ export class Hive extends HiveImage implements RegistryHive {
         throw hiveError('HIVE_DIRTY', `${name} is dirty (sequence numbers ${bb.seq1} ≠ ${bb.seq2}) and ${logs.length ? `its logs cannot be replayed: ${replay?.reason}` : 'no transaction logs (.LOG1/.LOG2) were found'}.`, { file: name, seq1: bb.seq1, seq2: bb.seq2, logs: logs.map((l) => l.name) }, 'Copy the hive together with its .LOG1/.LOG2 files, or pass acceptDirty (--accept-dirty) to use the primary file as it is (its last changes may be missing).');
       }
     }
-    return new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
+    const h = new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
+    h.logsAhead = !dirty && replay !== undefined && replay.maxEntrySeq >= 0 && replay.maxEntrySeq >= bb.seq2;
+    return h;
   }
 
   /** Open a hive file; logs default to `<path>.LOG1`/`.LOG2`/`.LOG` when present. */

@@ -33,6 +33,8 @@ export interface ReplayResult {
   applied: { log: string; entries: number; firstSeq?: number; lastSeq?: number; format: 'new' | 'old' }[];
   /** Highest sequence number seen in any log (base blocks and entries): our next write must exceed it. */
   maxLogSeq: number;
+  /** Highest sequence number of a valid HvLE entry (-1 when none). */
+  maxEntrySeq: number;
   /** Why nothing was applied (for the HIVE_DIRTY message). */
   reason?: string;
 }
@@ -104,7 +106,7 @@ function finishBase(img: Buffer, seq: number, binsSize: number): void {
  */
 export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
   const pb = tryBase(primary);
-  const result: ReplayResult = { applied: [], maxLogSeq: 0 };
+  const result: ReplayResult = { applied: [], maxLogSeq: 0, maxEntrySeq: -1 };
   const newEntries: LogEntry[] = [];
   const oldLogs: { name: string; data: Buffer; base: BaseBlock }[] = [];
   let bestLogBase: { data: Buffer; base: BaseBlock } | undefined;
@@ -114,7 +116,10 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
     result.maxLogSeq = Math.max(result.maxLogSeq, lb.seq1, lb.seq2);
     if (lb.fileType === FILE_TYPE_LOG_NEW) {
       const entries = parseNewLog(l.name, l.data);
-      for (const e of entries) result.maxLogSeq = Math.max(result.maxLogSeq, e.seq);
+      for (const e of entries) {
+        result.maxLogSeq = Math.max(result.maxLogSeq, e.seq);
+        result.maxEntrySeq = Math.max(result.maxEntrySeq, e.seq);
+      }
       newEntries.push(...entries);
       if (!bestLogBase || lb.seq2 > bestLogBase.base.seq2) bestLogBase = { data: l.data, base: lb };
     } else if (lb.fileType === FILE_TYPE_LOG_OLD || lb.fileType === FILE_TYPE_LOG_OLD2) {
