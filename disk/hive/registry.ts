@@ -253,13 +253,14 @@ export class HiveImage {
     return this.buf.toString('latin1', c.pos, c.pos + 2) === 'db' && c.len < size;
   }
 
-  /** The raw data bytes of a value (a copy). */
-  vkData(off: number): Buffer {
+  /** The raw data bytes of a value: a copy, or with `copy = false` a view valid until the next edit. */
+  vkData(off: number, copy = true): Buffer {
     const p = this.vk(off);
     const b = this.buf;
     const rawSize = b.readUInt32LE(p + 4);
     const size = rawSize & 0x7fffffff;
     if (rawSize & 0x80000000) return Buffer.from(b.subarray(p + 8, p + 8 + Math.min(size, 4)));
+    const view = (from: number, to: number) => (copy ? Buffer.from(b.subarray(from, to)) : b.subarray(from, to));
     if (size === 0) return Buffer.alloc(0);
     const d = b.readUInt32LE(p + 8);
     if (this.isBig(p)) {
@@ -281,7 +282,7 @@ export class HiveImage {
     }
     const c = this.store.cell(d, 'value data');
     // Windows sometimes declares more data than the cell holds; like hivex, take what the cell has (`check` reports it).
-    return Buffer.from(b.subarray(c.pos, c.pos + Math.min(size, c.len)));
+    return view(c.pos, c.pos + Math.min(size, c.len));
   }
 
   findValue(off: number, name: string): number | undefined {
