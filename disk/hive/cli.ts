@@ -190,6 +190,8 @@ export function registerCommands(program: Command): void {
       runCommand(o, async () => {
         const h = await Hive.open(file, openOpts(o, true));
         const rep = checkHive(h);
+        if (h.logsAhead) rep.warnings.unshift({ code: 'HIVE_LOGS_AHEAD', message: 'The hive is clean but its logs hold newer entries; like Windows, they were ignored.' });
+        if (h.acceptedDirty) rep.warnings.unshift({ code: 'HIVE_DIRTY_ACCEPTED', message: 'The hive is dirty and was read without its logs: recent changes may be missing.' });
         const out = { file: h.path, version: `${h.base.major}.${h.base.minor}`, dirty: h.dirty, replayedLog: h.replayedLog, ...rep };
         printResult(out, o, (r) =>
           [

@@ -78,7 +78,7 @@ function exportKey(h: HiveImage, off: number, path: string, subkeys: number): Ex
       subkeys,
       values: h.valueOffsets(off).map((v) => {
         const info = h.vkInfo(v);
-        const raw = h.vkData(v);
+        const raw = h.vkData(v, false);
         return { name: info.name, type: info.type, typeName: typeName(info.type), size: raw.length, data: jsonData(info.type, raw), hex: raw.toString('hex') };
       }),
     };
@@ -147,7 +147,7 @@ export function checkHive(h: HiveImage): CheckReport {
           rep.values++;
           try {
             const info = h.vkInfo(v);
-            const data = h.vkData(v);
+            const data = h.vkData(v, false);
             maxValName = Math.max(maxValName, info.name.length * 2);
             maxValData = Math.max(maxValData, info.size);
             if (data.length < info.size) rep.warnings.push({ code: 'HIVE_SHORT_DATA', message: `Value "${info.name}" declares ${info.size} bytes, its cell holds ${data.length}.`, path });
@@ -163,7 +163,7 @@ export function checkHive(h: HiveImage): CheckReport {
     });
     // a security cell must count at least the keys that use it, or Windows may free it while in use
     for (const [sk, n] of skRefs) {
-      const refs = h.store.buf.readUInt32LE(h.store.cell(sk).pos + 12);
+      const refs = h.store.buf.readUInt32LE(h.store.cellAtLeast(sk, 20, 'security').pos + 12);
       if (refs < n) rep.warnings.push({ code: 'HIVE_SK_REFCOUNT', message: `Security cell 0x${sk.toString(16)} counts ${refs} references, ${n} keys use it.` });
     }
   } catch (e) {

@@ -22,6 +22,7 @@ import { hiveError } from './errors.js';
 import { parseBaseBlock } from './base-block.js';
 import { replayLogs, type ReplayResult } from './log-replay.js';
 import { HiveImage } from './registry.js';
+import { createEmptyHive } from './new-hive.js';
 import type { HiveKey, HiveOpenOptions, HiveSaveOptions, HiveSaveResult, RegistryHive, ReplayedLog } from './types.js';
 import { REG } from './types.js';
 
@@ -64,6 +65,11 @@ export class Hive extends HiveImage implements RegistryHive {
   private readonly maxSeq: number;
   /** The primary was accepted dirty, without replay. */
   readonly acceptedDirty: boolean;
+  /**
+   * The primary is clean but a log holds entries at or above its sequence number. Windows ignores
+   * such entries (regf spec, "Dirty state of a hive") and so do we; `check` reports it.
+   */
+  logsAhead = false;
 
   private constructor(image: Buffer, opts: HiveOpenOptions, dirty: boolean, replayed: ReplayedLog[], maxSeq: number, acceptedDirty: boolean) {
     super(image, { readOnly: opts.readOnly });
@@ -100,7 +106,14 @@ export class Hive extends HiveImage implements RegistryHive {
         throw hiveError('HIVE_DIRTY', `${name} is dirty (sequence numbers ${bb.seq1} ≠ ${bb.seq2}) and ${logs.length ? `its logs cannot be replayed: ${replay?.reason}` : 'no transaction logs (.LOG1/.LOG2) were found'}.`, { file: name, seq1: bb.seq1, seq2: bb.seq2, logs: logs.map((l) => l.name) }, 'Copy the hive together with its .LOG1/.LOG2 files, or pass acceptDirty (--accept-dirty) to use the primary file as it is (its last changes may be missing).');
       }
     }
-    return new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
+    const h = new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
+    h.logsAhead = !dirty && replay !== undefined && replay.maxEntrySeq >= 0 && replay.maxEntrySeq >= bb.seq2;
+    return h;
+  }
+
+  /** A new empty hive (root `rootName`, regf 1.`minor`), in memory until `save({ path })`. */
+  static create(opts: { rootName?: string; minor?: number } = {}): Hive {
+    return Hive.fromBuffer(createEmptyHive(opts.rootName, opts.minor ?? 5), { name: 'new hive' });
   }
 
   /** Open a hive file; logs default to `<path>.LOG1`/`.LOG2`/`.LOG` when present. */

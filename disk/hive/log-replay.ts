@@ -33,6 +33,8 @@ export interface ReplayResult {
   applied: { log: string; entries: number; firstSeq?: number; lastSeq?: number; format: 'new' | 'old' }[];
   /** Highest sequence number seen in any log (base blocks and entries): our next write must exceed it. */
   maxLogSeq: number;
+  /** Highest sequence number of a valid HvLE entry (-1 when none). */
+  maxEntrySeq: number;
   /** Why nothing was applied (for the HIVE_DIRTY message). */
   reason?: string;
 }
@@ -104,7 +106,9 @@ function finishBase(img: Buffer, seq: number, binsSize: number): void {
  */
 export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
   const pb = tryBase(primary);
-  const result: ReplayResult = { applied: [], maxLogSeq: 0 };
+  // New bins can only come from log pages: bound the size a log may claim (no 4 GiB allocation from a bad log).
+  const maxBins = Math.min(0x7ffff000, Math.max(0, primary.length - BASE_BLOCK_SIZE) + logs.reduce((n, l) => n + l.data.length, 0));
+  const result: ReplayResult = { applied: [], maxLogSeq: 0, maxEntrySeq: -1 };
   const newEntries: LogEntry[] = [];
   const oldLogs: { name: string; data: Buffer; base: BaseBlock }[] = [];
   let bestLogBase: { data: Buffer; base: BaseBlock } | undefined;
@@ -114,7 +118,10 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
     result.maxLogSeq = Math.max(result.maxLogSeq, lb.seq1, lb.seq2);
     if (lb.fileType === FILE_TYPE_LOG_NEW) {
       const entries = parseNewLog(l.name, l.data);
-      for (const e of entries) result.maxLogSeq = Math.max(result.maxLogSeq, e.seq);
+      for (const e of entries) {
+        result.maxLogSeq = Math.max(result.maxLogSeq, e.seq);
+        result.maxEntrySeq = Math.max(result.maxEntrySeq, e.seq);
+      }
       newEntries.push(...entries);
       if (!bestLogBase || lb.seq2 > bestLogBase.base.seq2) bestLogBase = { data: l.data, base: lb };
     } else if (lb.fileType === FILE_TYPE_LOG_OLD || lb.fileType === FILE_TYPE_LOG_OLD2) {
@@ -155,6 +162,7 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
       if (e.seq < startSeq) continue;
       if (expected !== undefined && e.seq < expected) continue; // same sequence number in both logs: first wins
       if (expected !== undefined && e.seq !== expected) break;
+      if (e.binsSize > maxBins) break;
       img = setImageSize(img, e.binsSize);
       for (const p of e.pages) p.data.copy(img, BASE_BLOCK_SIZE + p.offset);
       binsSize = e.binsSize;
@@ -178,7 +186,7 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
     if (primaryStamp !== undefined && l.base.lastWritten !== primaryStamp) continue;
     if (l.data.toString('latin1', 512, 516) !== 'DIRT') continue;
     const bins = l.base.binsSize;
-    if (bins === 0 || bins % 4096 !== 0) continue;
+    if (bins === 0 || bins % 4096 !== 0 || bins > maxBins) continue;
     const bits = bins / 512;
     const bitmapBytes = Math.ceil(bits / 8);
     if (516 + bitmapBytes > l.data.length) continue;

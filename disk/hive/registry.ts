@@ -253,17 +253,18 @@ export class HiveImage {
     return this.buf.toString('latin1', c.pos, c.pos + 2) === 'db' && c.len < size;
   }
 
-  /** The raw data bytes of a value (a copy). */
-  vkData(off: number): Buffer {
+  /** The raw data bytes of a value: a copy, or with `copy = false` a view valid until the next edit. */
+  vkData(off: number, copy = true): Buffer {
     const p = this.vk(off);
     const b = this.buf;
     const rawSize = b.readUInt32LE(p + 4);
     const size = rawSize & 0x7fffffff;
     if (rawSize & 0x80000000) return Buffer.from(b.subarray(p + 8, p + 8 + Math.min(size, 4)));
+    const view = (from: number, to: number) => (copy ? Buffer.from(b.subarray(from, to)) : b.subarray(from, to));
     if (size === 0) return Buffer.alloc(0);
     const d = b.readUInt32LE(p + 8);
     if (this.isBig(p)) {
-      const db = this.store.cell(d, 'big data');
+      const db = this.store.cellAtLeast(d, 8, 'big data');
       const nseg = b.readUInt16LE(db.pos + 2);
       const segList = b.readUInt32LE(db.pos + 4);
       const sl = this.store.cell(segList, 'big data segment list');
@@ -281,7 +282,7 @@ export class HiveImage {
     }
     const c = this.store.cell(d, 'value data');
     // Windows sometimes declares more data than the cell holds; like hivex, take what the cell has (`check` reports it).
-    return Buffer.from(b.subarray(c.pos, c.pos + Math.min(size, c.len)));
+    return view(c.pos, c.pos + Math.min(size, c.len));
   }
 
   findValue(off: number, name: string): number | undefined {
@@ -310,7 +311,7 @@ export class HiveImage {
     const d = b.readUInt32LE(vkPos + 8);
     if (!this.store.isAllocated(d)) return;
     if (this.isBig(vkPos)) {
-      const db = this.store.cell(d);
+      const db = this.store.cellAtLeast(d, 8, 'big data');
       const nseg = b.readUInt16LE(db.pos + 2);
       const segList = b.readUInt32LE(db.pos + 4);
       if (this.store.isAllocated(segList)) {
@@ -473,7 +474,7 @@ export class HiveImage {
     b.writeUInt16LE(nameBytes.length, p + NK.nameLen);
     nameBytes.copy(b, p + NK.name);
     if (sk !== NIL && this.store.isAllocated(sk)) {
-      const s = this.store.cell(sk, 'security');
+      const s = this.store.cellAtLeast(sk, 20, 'security');
       if (b.toString('latin1', s.pos, s.pos + 2) === 'sk') b.writeUInt32LE(b.readUInt32LE(s.pos + 12) + 1, s.pos + 12);
     }
     children.splice(-(at + 1), 0, { off, up });
@@ -490,9 +491,8 @@ export class HiveImage {
     if (target === undefined) return false;
     this.assertWritable();
     const children = this.editChildren(parentOff);
-    const i = children.findIndex((c) => c.off === target);
-    children.splice(i, 1);
-    this.freeSubtree(target);
+    this.freeSubtree(target); // throws before freeing anything if the subtree is damaged
+    children.splice(children.findIndex((c) => c.off === target), 1);
     this.setKeyField(parentOff, 'nSub', children.length);
     let maxName = 0;
     let maxCls = 0;
@@ -511,7 +511,7 @@ export class HiveImage {
     if (!this.store.isAllocated(sk)) return;
     const s = this.store.cell(sk, 'security');
     const b = this.buf;
-    if (b.toString('latin1', s.pos, s.pos + 2) !== 'sk') return;
+    if (s.len < 20 || b.toString('latin1', s.pos, s.pos + 2) !== 'sk') return;
     const refs = b.readUInt32LE(s.pos + 12);
     if (refs > 1) {
       b.writeUInt32LE(refs - 1, s.pos + 12);
@@ -521,22 +521,28 @@ export class HiveImage {
     const flink = b.readUInt32LE(s.pos + 4);
     const blink = b.readUInt32LE(s.pos + 8);
     if (flink !== sk && this.store.isAllocated(flink) && this.store.isAllocated(blink)) {
-      b.writeUInt32LE(flink, this.store.cell(blink).pos + 4);
-      b.writeUInt32LE(blink, this.store.cell(flink).pos + 8);
+      b.writeUInt32LE(flink, this.store.cellAtLeast(blink, 20, 'security').pos + 4);
+      b.writeUInt32LE(blink, this.store.cellAtLeast(flink, 20, 'security').pos + 8);
       this.store.free(sk);
     }
   }
 
   /** Free a key, its values, class name, security reference and all keys below it. */
   private freeSubtree(top: number): void {
+    // first read the whole subtree (loops, bad cells throw here, before anything is freed)
     const stack = [top];
     const seen = new Set<number>();
+    const order: { off: number; children: number[] }[] = [];
     while (stack.length) {
       const off = stack.pop()!;
       if (seen.has(off)) throw hiveError('HIVE_CYCLE', `The key at 0x${off.toString(16)} is its own descendant.`, { offset: off });
       seen.add(off);
       const children = this.childOffsets(off);
+      for (const v of this.valueOffsets(off)) this.vk(v);
       stack.push(...children);
+      order.push({ off, children });
+    }
+    for (const { off, children } of order) {
       const pending = this.pendingChildren.get(off);
       this.pendingChildren.delete(off);
       if (!pending) {
