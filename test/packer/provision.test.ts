@@ -4,8 +4,8 @@
  *  2. in a real Debian 12 root made by debootstrap (minbase), chrooted, apt and all: the
  *     closest thing to the image without booting it. OPT-IN (CE_TEST_DEBOOTSTRAP=1): measured
  *     on an idle 2-core machine debootstrap took ~45 s and apt-get install of the CE packages
- *     ~30 s, but with the machine shared (load ~15) it ran past 5 minutes, over the 3-minute
- *     budget of a domain suite. It also needs the Debian mirror (skipped when unreachable).
+ *     ~30 s, but with the machine shared (load ~20) debootstrap took 191 s and install.sh in the
+ *     chroot 120 s (5.4 min for the test), over the 3-minute budget of a domain suite. It also needs the Debian mirror (skipped when unreachable).
  * Both check the result: units installed, enabled and verified by systemd-analyze, the tools,
  * the `ce` user in the root's /etc/passwd, the boot firewall, no key material, first boot.
  */
