@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { hasKvm, needs } from '../helpers/env.js';
+import { needs } from '../helpers/env.js';
 import { runTool, TOOL_PACKAGES } from '../../core/tools.js';
 import { buildPolicy } from '../../network/isolation/policy.js';
 import { nftRuleset } from '../../network/isolation/nft.js';
@@ -156,7 +156,7 @@ t.test('provisioning in a plain directory (CE_ROOT)', { skip: skipRoot }, async 
 
 const MIRROR = process.env.CE_TEST_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 
-t.test('provisioning in a debootstrapped Debian 12 root (chroot)', { skip: skipRoot || (await debootstrapSkip()), timeout: 900_000 }, async (t) => {
+t.test('provisioning in a debootstrapped Debian 12 root (chroot)', { skip: skipRoot || (await debootstrapSkip()), timeout: 2_400_000 }, async (t) => {
   const mirror = MIRROR;
   const { tarball, nodeDist, version } = await inputs();
 
@@ -217,15 +217,15 @@ t.test('provisioning in a debootstrapped Debian 12 root (chroot)', { skip: skipR
  */
 async function bootStage(t: Tap, root: string, dir: string, caPem: string): Promise<void> {
   const kernel = await findKernel();
-  if (!kernel || !hasKvm()) {
-    t.comment(`boot stage skipped: needs ${!kernel ? 'a Debian kernel in /boot with its modules' : '/dev/kvm'}`);
+  if (!kernel) {
+    t.comment('boot stage skipped: needs a Debian kernel in /boot with its modules (linux-image-amd64)');
     return;
   }
   await runTool('umount', [join(root, 'proc')]); // mkfs.ext4 -d must not copy /proc
   const t0 = Date.now();
   let res;
   try {
-    res = await bootAndProbe(root, dir, kernel, caPem, 420_000);
+    res = await bootAndProbe(root, dir, kernel, caPem, 900_000);
   } finally {
     await runTool('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
   }
