@@ -1,5 +1,5 @@
 /**
- * Boot a provisioned Debian root as a VM (QEMU/KVM, this machine's Debian kernel and initrd,
+ * Boot a provisioned Debian root as a VM (QEMU, this machine's Debian kernel and initrd,
  * the root copied into an ext4 image with mkfs.ext4 -d), so the units run under a real
  * systemd: ce-isolation loads the firewall, ce-firstboot prints the fingerprint on ttyS0, and
  * ce.service's real sandbox runs a probe in place of `ce serve` (the service itself is not
