@@ -158,3 +158,42 @@ t.test('AWS IMDSv2 user-data reader', { skip: needs({ root: true }) }, async (t)
   t.match(r.stderr, /connector CA from amazon_ebs/);
   t.ok(await fingerprintLine(join(dir, 'console.log')));
 });
+
+t.test('Azure readers: IMDS user data (base64), then custom data on disk wins', { skip: needs({ root: true }) }, async (t) => {
+  const dir = await tempDir(t);
+  const root = await makeRoot(dir);
+  const ca = await makeCa(dir, 'azure-connector-ca');
+  const pem = await readFile(ca.cert, 'utf8');
+  const url = await metadataServer(t, (req, res) => {
+    if (req.headers.metadata !== 'true') return void res.writeHead(400).end();
+    if (req.url === '/metadata/instance/compute/userData?api-version=2021-01-01&format=text') return void res.end(Buffer.from(pem).toString('base64'));
+    res.writeHead(404).end();
+  });
+  const r = await firstboot(root, join(dir, 'console.log'), { CE_PLATFORM: 'azure-arm', CE_METADATA_URL: url });
+  t.equal(r.exitCode, 0, r.stderr);
+  t.match(r.stderr, /connector CA from azure_arm/);
+  t.equal((await readFile(join(root, 'etc/ce/connector-ca.pem'), 'utf8')).trim(), pem.trim());
+
+  // Custom data provisioned by the Azure agent: base64 in /var/lib/waagent/CustomData.
+  const root2 = await makeRoot(join(dir, 'second'));
+  const ca2 = await makeCa(dir, 'azure-custom-ca');
+  await mkdir(join(root2, 'var/lib/waagent'), { recursive: true });
+  await writeFile(join(root2, 'var/lib/waagent/CustomData'), Buffer.from(await readFile(ca2.cert)).toString('base64'));
+  const r2 = await firstboot(root2, join(dir, 'console2.log'), { CE_PLATFORM: 'azure-arm', CE_METADATA_URL: 'http://127.0.0.1:9' });
+  t.equal(r2.exitCode, 0, r2.stderr);
+  t.equal((await readFile(join(root2, 'etc/ce/connector-ca.pem'), 'utf8')).trim(), (await readFile(ca2.cert, 'utf8')).trim());
+});
+
+t.test('cloud-init raw user data is read; a cloud-config is not', { skip: needs({ root: true }) }, async (t) => {
+  const dir = await tempDir(t);
+  const root = await makeRoot(dir);
+  const ca = await makeCa(dir, 'ci-connector-ca');
+  await mkdir(join(root, 'var/lib/cloud/instance'), { recursive: true });
+  await writeFile(join(root, 'var/lib/cloud/instance/user-data.txt'), `#cloud-config\nca_certs:\n  trusted: |\n${(await readFile(ca.cert, 'utf8')).replace(/^/gm, '    ')}`);
+  const r = await firstboot(root, join(dir, 'console.log'));
+  t.equal(r.exitCode, 1, 'a CA inside a cloud-config is not taken (it is not meant for the connector)');
+  await copyFile(ca.cert, join(root, 'var/lib/cloud/instance/user-data.txt'));
+  const r2 = await firstboot(root, join(dir, 'console.log'));
+  t.equal(r2.exitCode, 0, r2.stderr);
+  t.match(r2.stderr, /connector CA from cloudinit/);
+});
