@@ -33,6 +33,11 @@ export async function startService(flags: Record<string, unknown>, logDestinatio
         throw new CeError('TLS_CLIENT_CA_MISSING', `Cannot read the client CA ${config.clientCa}.`, { hint: 'Give a PEM file with --client-ca.' });
       })
     : identity.caCert;
+  if (!clientCa) {
+    throw new CeError('TLS_CLIENT_CA_MISSING', `No CA for client certificates: ${identity.paths.caCert} is absent and no --client-ca is set.`, {
+      hint: 'Give the connector CA with --client-ca (or CE_CLIENT_CA), or remove the TLS directory to generate a local identity.',
+    });
+  }
   const events = new EventEmitter();
   const jobLogs = new JobLogRouter(join(config.dataDir, 'logs'), events);
   const opts = loggerOptions(config.logLevel);

@@ -13,7 +13,8 @@ import { CeError } from '../../core/errors.js';
 
 export interface TlsIdentity {
   dir: string;
-  caCert: string;
+  /** The local CA (absent on a CE VM whose first boot made a server certificate and trusts the connector CA). */
+  caCert?: string;
   serverCert: string;
   serverKey: string;
   clientCert?: string;
@@ -46,13 +47,10 @@ export async function ensureTlsIdentity(dir: string, serverNames: string[] = [])
     await createLocalIdentity(dir, serverNames);
     created = true;
   }
+  // A CE VM's first boot (packer/files/ce-firstboot.sh) writes only server.key/server.crt and
+  // points CE_CLIENT_CA at the connector's CA: then there is no local CA, and none is needed.
   const [caCert, serverCert, serverKey] = await Promise.all([
-    readFile(paths.caCert, 'utf8').catch(() => {
-      throw new CeError('TLS_CA_MISSING', `${paths.caCert} is missing while a server certificate exists.`, {
-        hint: `Remove ${dir} to generate a new local identity, or put the CA certificate there.`,
-        status: 500,
-      });
-    }),
+    readFile(paths.caCert, 'utf8').catch(() => undefined),
     readFile(paths.serverCert, 'utf8'),
     readFile(paths.serverKey, 'utf8'),
   ]);

@@ -114,3 +114,17 @@ t.test('OpenAPI document is generated from the route schemas', async (t) => {
   t.ok(doc.body.paths['/v1/jobs/{id}/events'], 'events');
   t.ok(doc.body.components.schemas.Job, 'Job schema');
 });
+
+t.test('a CE VM identity: server key/cert from first boot, the connector CA given with --client-ca', async (t) => {
+  const { mkdir, copyFile } = await import('node:fs/promises');
+  const connector = await ensureTlsIdentity(await tempDir(t)); // stands in for the connector's PKI
+  const vmData = await tempDir(t);
+  await mkdir(`${vmData}/tls`);
+  await copyFile(connector.paths.serverCert, `${vmData}/tls/server.crt`);
+  await copyFile(connector.paths.serverKey, `${vmData}/tls/server.key`);
+  const { startService } = await import('../../ce-server/server/serve.js');
+  await t.rejects(startService({ port: '0', dataDir: vmData }), { code: 'TLS_CLIENT_CA_MISSING' }, 'no CA at all: refused with a hint');
+  const s = await startTestService(t, { clientCa: connector.paths.caCert }, vmData);
+  const ok = await call(s.base, { ca: connector.caCert!, cert: connector.clientCert, key: connector.clientKey }, 'GET', '/v1/health');
+  t.equal(ok.status, 200, 'connector client certificate accepted');
+});

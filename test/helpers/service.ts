@@ -1,5 +1,6 @@
 /** Start the real CE service in-process (HTTPS on a free loopback port, temp data dir) and stop it in teardown. */
 import { PassThrough } from 'node:stream';
+import { existsSync } from 'node:fs';
 import { startService, type StartedService } from '../../ce-server/server/serve.js';
 import { identityFrom, type ClientIdentity } from './https.js';
 import { tempDir, type Teardownable } from './tmp.js';
@@ -27,7 +28,9 @@ export async function startTestService(t: Teardownable, flags: Record<string, un
     await svc.server.close();
   };
   t.teardown(stop);
-  return { svc, base: svc.url, client: identityFrom(svc.identity.dir), dataDir: dir, logs: () => text, stop };
+  // A CE VM identity (no local client certificate) has no client side to offer.
+  const client = existsSync(`${svc.identity.dir}/client.crt`) ? identityFrom(svc.identity.dir) : { ca: '' };
+  return { svc, base: svc.url, client, dataDir: dir, logs: () => text, stop };
 }
 
 export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
