@@ -14,7 +14,8 @@ import { execa } from 'execa';
 import { needs } from '../helpers/env.js';
 import { json, runCe, ROOT } from '../helpers/cli.js';
 import { buildWindowsDisk, extractFromDisk, readHiveValue, waitNoLoops, type WindowsDisk } from '../helpers/windows-disk.js';
-import { prepareWindows, type PrepareResult } from '../../disk/windows/prepare.js';
+import { buildPlan, prepareWindows, type PrepareResult } from '../../disk/windows/prepare.js';
+import { withWindowsImage } from '../../disk/windows/image.js';
 import { inspectTarget } from '../../disk/windows/inspect.js';
 
 const skip = needs({ root: true, loop: true, fuse: true });
@@ -110,24 +111,45 @@ t.test('SKU classes on a workgroup MBR disk (dry runs)', { skip }, async (t) => 
   const noTemp = await runCe(['prepare', d.path, '--options', await optionsFile(d.dir, { ceVmSku: 'Standard_D4s_v5' }), '--dry-run', '--json']);
   t.equal(noTemp.exitCode, 1);
   t.equal(json<{ error: { code: string } }>(noTemp).error.code, 'SKU_NO_TEMP_DISK');
-  await t.rejects(prepareWindows(d.path, { ceVmSku: 'Standard_D2s_v3', maxResourceVolumeMB: 0 }, { dryRun: true }), { code: 'SKU_NO_TEMP_DISK' }, 'capability value 0 wins');
-
-  const ddsv4 = await prepareWindows(d.path, { ceVmSku: 'Standard_D4ds_v4' }, { dryRun: true });
-  t.match(ddsv4.changes.find((c) => c.where.endsWith('PagingFiles')), { after: { data: ['D:\\pagefile.sys 0 0'] } });
-  const v6 = await prepareWindows(d.path, { ceVmSku: 'Standard_D4ds_v6', installMcsio: true, domainUnjoin: 'offline' }, { dryRun: true });
-  t.notOk(v6.changes.some((c) => c.module === 'pagefile'), 'raw NVMe temp disk: pagefile stays on C:');
-  t.match(v6.warnings.join(' '), /MCS I\/O keeps its cache in D:\\mcsdif\.vhdx, but the temp disk of Standard_D4ds_v6 is raw/);
-  t.match(v6.notes.join(' '), /Not joined to a domain \(workgroup WORKGROUP\): nothing to unjoin/);
-  t.notOk(v6.changes.some((c) => c.module === 'domain'), 'unjoin of a workgroup machine is a no-op');
-  const aws = await prepareWindows(d.path, { platform: 'aws', ceVmSku: 'm5d.large', installMcsio: true }, { dryRun: true });
-  t.equal(aws.sku?.tempDisk, 'raw');
-  t.notOk(aws.changes.some((c) => c.module === 'pagefile'));
-  t.match(aws.warnings.join(' '), /MCS I\/O/);
-  const gcp = await prepareWindows(d.path, { platform: 'gcp', ceVmSku: 'n2-standard-4', disableFastStartup: false }, { dryRun: true });
-  t.equal(gcp.sku?.tempDisk, 'none');
-  t.same(gcp.changes, []);
+  // One read-only mount, several plans (the hives are opened once).
+  await withWindowsImage(d.path, { readOnly: true }, async (img) => {
+    await t.rejects(buildPlan(img, { ceVmSku: 'Standard_D2s_v3', maxResourceVolumeMB: 0 }), { code: 'SKU_NO_TEMP_DISK' }, 'capability value 0 wins');
+    const ddsv4 = (await buildPlan(img, { ceVmSku: 'Standard_D4ds_v4' })).plan;
+    t.match(ddsv4.changes.find((c) => c.where.endsWith('PagingFiles')), { after: { data: ['D:\\pagefile.sys 0 0'] } });
+    const v6 = (await buildPlan(img, { ceVmSku: 'Standard_D4ds_v6', installMcsio: true, domainUnjoin: 'offline' })).plan;
+    t.notOk(v6.changes.some((c) => c.module === 'pagefile'), 'raw NVMe temp disk: pagefile stays on C:');
+    t.match(v6.warnings.join(' '), /MCS I\/O keeps its cache in D:\\mcsdif\.vhdx, but the temp disk of Standard_D4ds_v6 is raw/);
+    t.match(v6.notes.join(' '), /Not joined to a domain \(workgroup WORKGROUP\): nothing to unjoin/);
+    t.notOk(v6.changes.some((c) => c.module === 'domain'), 'unjoin of a workgroup machine is a no-op');
+    const aws = await buildPlan(img, { platform: 'aws', ceVmSku: 'm5d.large', installMcsio: true });
+    t.equal(aws.sku?.tempDisk, 'raw');
+    t.notOk(aws.plan.changes.some((c) => c.module === 'pagefile'));
+    t.match(aws.plan.warnings.join(' '), /MCS I\/O/);
+    const gcp = await buildPlan(img, { platform: 'gcp', ceVmSku: 'n2-standard-4', disableFastStartup: false });
+    t.equal(gcp.sku?.tempDisk, 'none');
+    t.same(gcp.plan.changes, []);
+  });
   const bad = await runCe(['prepare', d.path, '--options', await optionsFile(d.dir, { domainUnjoin: 'yes' }), '--json']);
   t.equal(json<{ error: { code: string } }>(bad).error.code, 'PREPARE_BAD_OPTIONS');
+
+  // The job types the server offers run the same code.
+  const { jobTypes } = await import('../../ce-server/jobs/job-types.js');
+  const byType = new Map(jobTypes.map((j) => [j.type, j]));
+  t.ok(byType.has('inspect-windows') && byType.has('prepare'));
+  const steps: string[] = [];
+  const { silentLogger } = await import('../../core/logger.js');
+  const ctx = (options: unknown, dryRun: boolean) => ({
+    jobId: 'j1', options, dryRun, signal: new AbortController().signal, progress: () => undefined, step: (s: string) => steps.push(s),
+    log: silentLogger, workDir: d.dir, checkpoint: { get: () => undefined, save: async () => undefined },
+  });
+  const source = { kind: 'file', path: d.path };
+  t.throws(() => byType.get('prepare')!.validate!({ source, prepare: { platform: 'mars' } }), { code: 'PREPARE_BAD_OPTIONS' });
+  const jr = (await byType.get('prepare')!.run(ctx({ source, prepare: { ceVmSku: 'Standard_D2s_v3' } }, true))) as PrepareResult;
+  t.equal(jr.dryRun, true);
+  t.ok(jr.changes.length > 0);
+  t.ok(steps.includes('plan'));
+  const ji = (await byType.get('inspect-windows')!.run(ctx({ source }, false))) as { bootMode: string };
+  t.equal(ji.bootMode, 'bios');
   t.same(await waitNoLoops(d.dir), []);
 });
 
