@@ -197,9 +197,9 @@ t.test('a hibernated volume is refused for prepare (also in dry run)', { skip },
   t.equal(await sha256(d.path), before);
 });
 
-/** Unmount and detach whatever a killed CE left on this image (the ntfs-3g daemon outlives it). */
-async function cleanupAfterKill(image: string): Promise<void> {
-  const loops = (await execa('losetup', ['-j', image])).stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0]);
+/** Unmount and detach whatever a killed CE left on images under dir (the ntfs-3g daemon outlives it; works after the dir is gone too). */
+async function cleanupAfterKill(dir: string): Promise<void> {
+  const loops = (await execa('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes(dir)).map((l) => l.split(':')[0]);
   const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' '));
   for (const dev of loops) {
     for (const m of mounts) if (m[0] === dev) await execa('umount', [m[1]], { reject: false });
@@ -211,11 +211,11 @@ async function cleanupAfterKill(image: string): Promise<void> {
 t.test('killtest: killed between backup and save: the old hive and its backup, both valid', { skip }, async (t) => {
   const d = await build(t, { scheme: 'mbr' });
   const opts = await optionsFile(d.dir, { ceVmSku: 'Standard_D2s_v3' });
-  t.teardown(() => cleanupAfterKill(d.path));
+  t.teardown(() => cleanupAfterKill(d.dir));
   const r = await runCe(['prepare', d.path, '--options', opts, '--json'], { env: { CE_TEST_HOOK: 'after-backup:kill' } });
   t.not(r.exitCode, 0, 'the process was killed');
   t.match(r.stderr, /CE_TEST_HOOK reached after-backup/);
-  await cleanupAfterKill(d.path);
+  await cleanupAfterKill(d.dir);
   const sys = await hiveOut(d, 'SYSTEM');
   t.equal(await readHiveValue(sys, MM, 'PagingFiles'), '?:\\pagefile.sys', 'the old hive');
   const bak = await hiveOut(d, 'SYSTEM.ce-backup');
@@ -230,7 +230,7 @@ t.test('killtest: killed between backup and save: the old hive and its backup, b
 t.test('sigterm: SIGTERM between backup and save unmounts and detaches before exiting', { skip }, async (t) => {
   const d = await build(t, { scheme: 'gpt' });
   const opts = await optionsFile(d.dir, { ceVmSku: 'Standard_D2s_v3' });
-  t.teardown(() => cleanupAfterKill(d.path));
+  t.teardown(() => cleanupAfterKill(d.dir));
   const child = execa(process.execPath, ['--import', 'tsx', `${ROOT}ce-server/cli/main.ts`, 'prepare', d.path, '--options', opts], {
     reject: false,
     cwd: ROOT,
