@@ -263,6 +263,21 @@ t.test('prepare through a VHDX: edited in a raw view and written back', { skip }
   t.same(await waitNoLoops(d.dir), []);
 });
 
+t.test('the hivex fallback applies the same edits (CE_HIVE_IMPL=hivex)', { skip }, async (t) => {
+  const d = await build(t, { scheme: 'mbr', joined: true });
+  const opts = await optionsFile(d.dir, { ceVmSku: 'Standard_D2s_v3', domainUnjoin: 'offline' });
+  const r = await runCe(['prepare', d.path, '--options', opts, '--json'], { env: { CE_HIVE_IMPL: 'hivex' } });
+  t.equal(r.exitCode, 0, r.stderr);
+  t.equal(json<PrepareResult>(r).hiveLibrary, 'hivex');
+  const sys = await hiveOut(d, 'SYSTEM');
+  t.equal(await readHiveValue(sys, MM, 'PagingFiles'), 'D:\\pagefile.sys 0 0');
+  t.notMatch((await execa('hivexget', [sys, 'MountedDevices'])).stdout, /DosDevices\\\\D:/);
+  const sec = await hiveOut(d, 'SECURITY');
+  t.notMatch((await execa('hivexsh', [sec], { input: 'cd Policy\\Secrets\nls\n' })).stdout, /\$MACHINE\.ACC/);
+  // …and the TS library reads the result back as a workgroup machine.
+  t.match((await inspectTarget(d.path)).membership, { kind: 'workgroup', name: 'WORKGROUP', machineSecret: false });
+});
+
 t.test('no loop device left behind', { skip }, async (t) => {
   for (const dir of dirs) t.same(await waitNoLoops(dir), [], dir);
 });
