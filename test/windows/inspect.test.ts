@@ -116,6 +116,12 @@ t.test('not a Windows disk / not a disk', { skip }, async (t) => {
   t.equal(json<{ error: { code: string } }>(r).error.code, 'SOURCE_NOT_FOUND');
   await execa('truncate', ['-s', '8M', join(d.dir, 'blank.raw')]);
   await t.rejects(inspectTarget(join(d.dir, 'blank.raw')), { code: 'WINDOWS_NOT_FOUND' });
+  // A BitLocker volume (OEM id -FVE-FS-) is named as such.
+  const { open } = await import('node:fs/promises');
+  const fh = await open(d.path, 'r+');
+  await fh.write(Buffer.from('-FVE-FS-', 'latin1'), 0, 8, d.ntfsOffset + 3);
+  await fh.close();
+  await t.rejects(inspectTarget(d.path), { code: 'WINDOWS_BITLOCKER' });
 });
 
 t.test('no loop device left behind', { skip }, async (t) => {
