@@ -30,6 +30,9 @@ function exercise(buf: Buffer): string {
     const k = h.root.createKey('Fuzz\\Key');
     k.setValue('v', REG.SZ, 'x');
     h.root.deleteKey('Fuzz');
+    const first = h.root.subkeys()[0];
+    if (first) h.root.deleteKey(first.name);
+    h.root.values()[0]?.name.length;
     Hive.fromBuffer(Buffer.from(h.toBuffer()), { acceptDirty: true });
     return 'ok';
   } catch (e) {
@@ -113,6 +116,15 @@ t.test('hand-made corruptions give the right codes', async (t) => {
   const b5 = Buffer.from(sam);
   b5.writeUInt32LE(0x10000000, withVal.vk(vkOff) + 8);
   t.equal(code(b5), 'HIVE_BAD_OFFSET');
+  // `check` walks on and lists the problem (exit 3) instead of stopping at it
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'badvalue'), b5);
+  const r = await runCe(['hive', 'check', join(dir, 'badvalue'), '--json']);
+  t.equal(r.exitCode, 3);
+  const rep = json<{ ok: boolean; keys: number; errors: { code: string }[] }>(r);
+  t.equal(rep.ok, false);
+  t.equal(rep.keys, 65, 'every key still visited');
+  t.same(rep.errors.map((e) => e.code), ['HIVE_BAD_OFFSET']);
 });
 
 t.test('the CLI reports a damaged hive with its code', async (t) => {
