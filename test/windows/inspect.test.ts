@@ -42,6 +42,14 @@ t.test('MBR/BIOS disk: product, build, hostname, workgroup, pagefile, drive lett
   const hx = await runCe(['inspect', d.path, '--json'], { env: { CE_HIVE_IMPL: 'hivex' } });
   t.equal(hx.exitCode, 0, hx.stderr);
   t.same({ ...json<WindowsInspection>(hx), hiveLibrary: 'ts' }, i, 'hivex fallback agrees');
+  // The same disk as a block device (the CE's usual target in the clouds): partition loops are stacked on it.
+  const dev = (await execa('losetup', ['-f', '--show', '-r', d.path])).stdout.trim();
+  try {
+    const b = await inspectTarget(dev);
+    t.match(b, { format: 'block-device', bootMode: 'bios', hostname: 'SENSEI', windowsPartition: { offset: 0x15f00000 } });
+  } finally {
+    await execa('losetup', ['-d', dev]);
+  }
   t.same(await waitNoLoops(d.dir), []);
 });
 
