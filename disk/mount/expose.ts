@@ -8,9 +8,12 @@
  *
  * Why not qemu-nbd: the kernel here has no NBD (toolchain.md), and the CE VMs in the clouds attach the
  * target disk as a block device anyway, so the raw-copy path only serves image files on the CE's own
- * disk (tests, on-premises exports). `setRawViewProvider` lets the disk engine (disk-core: `openDisk()`
- * + its raw writer) replace the qemu-img default after the merge, and where NBD exists a provider can
- * return `/dev/nbdN` instead of a file.
+ * disk (tests, on-premises exports). `setRawViewProvider` lets the disk engine replace the qemu-img
+ * default after the merge, and where NBD exists a provider can return `/dev/nbdN` instead of a file.
+ * Wiring with disk-core's `convert(src, dst, opts)` (disk/convert/engine.ts) is two lines:
+ *   setRawViewProvider({
+ *     toRaw: async (t, _f, dir, signal) => { const o = join(dir, 'view.raw'); await convert(t, o, { to: 'raw', signal, fsync: false }); return o; },
+ *     fromRaw: (raw, t, to, signal) => convert(raw, t, { to, overwrite: true, signal }).then(() => undefined) });
  */
 import { open, rename, rm, stat, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,13 +37,40 @@ export interface RawView {
   release(): Promise<void>;
 }
 
-export type RawViewProvider = (target: string, format: string, workDir: string, signal?: AbortSignal) => Promise<string>;
+export interface RawViewProvider {
+  /** Make a raw file (or device) holding the virtual bytes of `target` (format as qemu-img names it) under workDir. */
+  toRaw(target: string, format: string, workDir: string, signal?: AbortSignal): Promise<string>;
+  /**
+   * Replace `target` atomically with the edited raw view in the target's format; `subformatOption` is
+   * qemu-img's `-o` value (e.g. `subformat=streamOptimized`) when it matters.
+   */
+  fromRaw(raw: string, target: string, format: string, subformatOption: string | undefined, signal?: AbortSignal): Promise<void>;
+}
 
-let provider: RawViewProvider = qemuImgRawView;
+const qemuImgProvider: RawViewProvider = { toRaw: qemuImgRawView, fromRaw: qemuImgWriteBack };
+let provider: RawViewProvider = qemuImgProvider;
 
-/** Replace the way a non-raw image becomes a raw file (the disk engine after merge; qemu-nbd where NBD exists). */
-export function setRawViewProvider(p: RawViewProvider): void {
-  provider = p;
+/** Replace the way a non-raw image becomes a raw file and back (the disk engine after merge; qemu-nbd where NBD exists). */
+export function setRawViewProvider(p: RawViewProvider | undefined): void {
+  provider = p ?? qemuImgProvider;
+}
+
+async function qemuImgWriteBack(raw: string, target: string, format: string, subformatOption: string | undefined, signal?: AbortSignal): Promise<void> {
+  const partial = `${target}.partial`;
+  const o = subformatOption ? ['-o', subformatOption] : [];
+  await runTool('qemu-img', ['convert', '-f', 'raw', '-O', format, ...o, raw, partial], {
+    failCode: 'DISK_WRITE_BACK_FAILED',
+    failHint: 'The edited image could not be written back; the original is unchanged.',
+    cancelSignal: signal,
+  }).catch(async (e) => {
+    await rm(partial, { force: true });
+    throw e;
+  });
+  const fh = await open(partial, 'r+');
+  await fh.sync();
+  await fh.close();
+  await rename(partial, target);
+  fsyncDir(join(target, '..'));
 }
 
 async function qemuImgRawView(target: string, format: string, workDir: string, signal?: AbortSignal): Promise<string> {
@@ -107,7 +137,7 @@ export async function exposeRaw(target: string, opts: { readOnly: boolean; workD
   const handle = register(`raw view ${dir}`, () => rm(dir, { recursive: true, force: true }));
   let raw: string;
   try {
-    raw = await provider(target, f.format, dir, opts.signal);
+    raw = await provider.toRaw(target, f.format, dir, opts.signal);
   } catch (e) {
     await handle.release();
     throw e;
@@ -121,21 +151,7 @@ export async function exposeRaw(target: string, opts: { readOnly: boolean; workD
     async commit() {
       if (opts.readOnly) return;
       // Write back in the same format (and subformat where qemu-img names it), atomically.
-      const partial = `${target}.partial`;
-      const o = subformat ? ['-o', subformat] : [];
-      await runTool('qemu-img', ['convert', '-f', 'raw', '-O', f.format, ...o, raw, partial], {
-        failCode: 'DISK_WRITE_BACK_FAILED',
-        failHint: 'The edited image could not be written back; the original is unchanged.',
-        cancelSignal: opts.signal,
-      }).catch(async (e) => {
-        await rm(partial, { force: true });
-        throw e;
-      });
-      const fh = await open(partial, 'r+');
-      await fh.sync();
-      await fh.close();
-      await rename(partial, target);
-      fsyncDir(join(target, '..'));
+      await provider.fromRaw(raw, target, f.format, subformat, opts.signal);
     },
     release: () => handle.release(),
   };

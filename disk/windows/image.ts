@@ -70,6 +70,7 @@ export class WindowsImage {
       const fh = await open(raw.path, 'r');
       let table: PartitionTable;
       const ntfs: Partition[] = [];
+      const bitlocker: Partition[] = [];
       try {
         const reader = {
           name: target,
@@ -91,10 +92,18 @@ export class WindowsImage {
         for (const p of candidates) {
           if (p.size < 1024 * 1024) continue;
           const bs = await reader.readAt(p.offset, 512);
-          if (bs.subarray(3, 11).toString('latin1') === 'NTFS    ') ntfs.push(p);
+          const oem = bs.subarray(3, 11).toString('latin1');
+          if (oem === 'NTFS    ') ntfs.push(p);
+          else if (oem === '-FVE-FS-') bitlocker.push(p);
         }
       } finally {
         await fh.close();
+      }
+      if (!ntfs.length && bitlocker.length) {
+        throw new CeError('WINDOWS_BITLOCKER', `The Windows volume on ${target} (partition ${bitlocker[0].index}) is encrypted with BitLocker.`, {
+          hint: 'Decrypt the volume on the source machine (manage-bde -off C:, or suspend is not enough) and export again.',
+          details: { partition: bitlocker[0].index },
+        });
       }
       if (!ntfs.length) {
         throw new CeError('WINDOWS_NOT_FOUND', `No NTFS partition on ${target} (${table.kind} table, ${table.partitions.length} partitions).`, {

@@ -33,6 +33,15 @@ export interface PrepareOptions {
   installMcsio?: boolean;
   /** Set HiberbootEnabled = 0 so the next shutdown is a full one (default true). */
   disableFastStartup?: boolean;
+  /** Options of the vda/ edits (MISA, MCSIO, PVS, reconfigure), validated by the vda/ planner. */
+  vda?: Record<string, unknown>;
+}
+
+/** An edit module's planner; vda/ registers its own with `registerPlanner` (one line at start-up). */
+export type Planner = (img: WindowsImage, opts: PrepareOptions) => Promise<Plan>;
+const extraPlanners: Array<{ name: string; plan: Planner }> = [];
+export function registerPlanner(name: string, plan: Planner): void {
+  if (!extraPlanners.some((p) => p.name === name)) extraPlanners.push({ name, plan });
 }
 
 export const prepareOptionsSchema = {
@@ -48,6 +57,7 @@ export const prepareOptionsSchema = {
     networkIsolation: { type: 'boolean' },
     installMcsio: { type: 'boolean' },
     disableFastStartup: { type: 'boolean' },
+    vda: { type: 'object' },
   },
 } as const;
 
@@ -74,6 +84,7 @@ export function validatePrepareOptions(o: unknown): PrepareOptions {
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw bad(`${k} must be true or false.`);
   }
   for (const k of ['ceVmSku', 'workgroup']) if (opts[k] !== undefined && typeof opts[k] !== 'string') throw bad(`${k} must be a string.`);
+  if (opts.vda !== undefined && (typeof opts.vda !== 'object' || opts.vda === null || Array.isArray(opts.vda))) throw bad('vda must be an object.');
   if (opts.maxResourceVolumeMB !== undefined && !(Number.isInteger(opts.maxResourceVolumeMB) && (opts.maxResourceVolumeMB as number) >= 0)) throw bad('maxResourceVolumeMB must be a whole number ≥ 0.');
   return opts as PrepareOptions;
 }
@@ -112,6 +123,7 @@ export async function buildPlan(img: WindowsImage, opts: PrepareOptions): Promis
     plans.push(await planUnjoin(img, { mode: opts.domainUnjoin, workgroup: opts.workgroup, networkIsolation: opts.networkIsolation }));
   }
   if (opts.disableFastStartup !== false) plans.push(await planFastStartup(img));
+  for (const p of extraPlanners) plans.push(await p.plan(img, opts));
   return { plan: mergePlans(...plans), sku };
 }
 

@@ -42,6 +42,14 @@ t.test('MBR/BIOS disk: product, build, hostname, workgroup, pagefile, drive lett
   const hx = await runCe(['inspect', d.path, '--json'], { env: { CE_HIVE_IMPL: 'hivex' } });
   t.equal(hx.exitCode, 0, hx.stderr);
   t.same({ ...json<WindowsInspection>(hx), hiveLibrary: 'ts' }, i, 'hivex fallback agrees');
+  // The same disk as a block device (the CE's usual target in the clouds): partition loops are stacked on it.
+  const dev = (await execa('losetup', ['-f', '--show', '-r', d.path])).stdout.trim();
+  try {
+    const b = await inspectTarget(dev);
+    t.match(b, { format: 'block-device', bootMode: 'bios', hostname: 'SENSEI', windowsPartition: { offset: 0x15f00000 } });
+  } finally {
+    await execa('losetup', ['-d', dev]);
+  }
   t.same(await waitNoLoops(d.dir), []);
 });
 
@@ -116,6 +124,12 @@ t.test('not a Windows disk / not a disk', { skip }, async (t) => {
   t.equal(json<{ error: { code: string } }>(r).error.code, 'SOURCE_NOT_FOUND');
   await execa('truncate', ['-s', '8M', join(d.dir, 'blank.raw')]);
   await t.rejects(inspectTarget(join(d.dir, 'blank.raw')), { code: 'WINDOWS_NOT_FOUND' });
+  // A BitLocker volume (OEM id -FVE-FS-) is named as such.
+  const { open } = await import('node:fs/promises');
+  const fh = await open(d.path, 'r+');
+  await fh.write(Buffer.from('-FVE-FS-', 'latin1'), 0, 8, d.ntfsOffset + 3);
+  await fh.close();
+  await t.rejects(inspectTarget(d.path), { code: 'WINDOWS_BITLOCKER' });
 });
 
 t.test('no loop device left behind', { skip }, async (t) => {

@@ -2,8 +2,8 @@
  * `ce prepare` on synthetic Windows disks with real NTFS: dry run leaves the image byte-identical;
  * apply relocates the pagefile by SKU, unjoins offline, turns Fast Startup off, backs up every hive;
  * results are read back with hivexget from files copied out of the unmounted image (ntfscat).
- * Also: SKU classes, not-joined no-op, firstBoot staging, dirty hives, hibernation, a crash and a
- * SIGTERM between backup and save, and the same prepare through a VHDX.
+ * Also: SKU classes, not-joined no-op, firstBoot staging, dirty hives, hibernation, the job types.
+ * Crash/SIGTERM, VHDX and the hivex fallback are in prepare-safety.test.ts.
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
@@ -12,10 +12,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { needs } from '../helpers/env.js';
-import { json, runCe, ROOT } from '../helpers/cli.js';
+import { json, runCe } from '../helpers/cli.js';
 import { buildWindowsDisk, extractFromDisk, readHiveValue, waitNoLoops, type WindowsDisk } from '../helpers/windows-disk.js';
-import { prepareWindows, type PrepareResult } from '../../disk/windows/prepare.js';
-import { inspectTarget } from '../../disk/windows/inspect.js';
+import { buildPlan, prepareWindows, type PrepareResult } from '../../disk/windows/prepare.js';
+import { withWindowsImage } from '../../disk/windows/image.js';
 
 const skip = needs({ root: true, loop: true, fuse: true });
 const MM = 'ControlSet001\\Control\\Session Manager\\Memory Management';
@@ -110,24 +110,45 @@ t.test('SKU classes on a workgroup MBR disk (dry runs)', { skip }, async (t) => 
   const noTemp = await runCe(['prepare', d.path, '--options', await optionsFile(d.dir, { ceVmSku: 'Standard_D4s_v5' }), '--dry-run', '--json']);
   t.equal(noTemp.exitCode, 1);
   t.equal(json<{ error: { code: string } }>(noTemp).error.code, 'SKU_NO_TEMP_DISK');
-  await t.rejects(prepareWindows(d.path, { ceVmSku: 'Standard_D2s_v3', maxResourceVolumeMB: 0 }, { dryRun: true }), { code: 'SKU_NO_TEMP_DISK' }, 'capability value 0 wins');
-
-  const ddsv4 = await prepareWindows(d.path, { ceVmSku: 'Standard_D4ds_v4' }, { dryRun: true });
-  t.match(ddsv4.changes.find((c) => c.where.endsWith('PagingFiles')), { after: { data: ['D:\\pagefile.sys 0 0'] } });
-  const v6 = await prepareWindows(d.path, { ceVmSku: 'Standard_D4ds_v6', installMcsio: true, domainUnjoin: 'offline' }, { dryRun: true });
-  t.notOk(v6.changes.some((c) => c.module === 'pagefile'), 'raw NVMe temp disk: pagefile stays on C:');
-  t.match(v6.warnings.join(' '), /MCS I\/O keeps its cache in D:\\mcsdif\.vhdx, but the temp disk of Standard_D4ds_v6 is raw/);
-  t.match(v6.notes.join(' '), /Not joined to a domain \(workgroup WORKGROUP\): nothing to unjoin/);
-  t.notOk(v6.changes.some((c) => c.module === 'domain'), 'unjoin of a workgroup machine is a no-op');
-  const aws = await prepareWindows(d.path, { platform: 'aws', ceVmSku: 'm5d.large', installMcsio: true }, { dryRun: true });
-  t.equal(aws.sku?.tempDisk, 'raw');
-  t.notOk(aws.changes.some((c) => c.module === 'pagefile'));
-  t.match(aws.warnings.join(' '), /MCS I\/O/);
-  const gcp = await prepareWindows(d.path, { platform: 'gcp', ceVmSku: 'n2-standard-4', disableFastStartup: false }, { dryRun: true });
-  t.equal(gcp.sku?.tempDisk, 'none');
-  t.same(gcp.changes, []);
+  // One read-only mount, several plans (the hives are opened once).
+  await withWindowsImage(d.path, { readOnly: true }, async (img) => {
+    await t.rejects(buildPlan(img, { ceVmSku: 'Standard_D2s_v3', maxResourceVolumeMB: 0 }), { code: 'SKU_NO_TEMP_DISK' }, 'capability value 0 wins');
+    const ddsv4 = (await buildPlan(img, { ceVmSku: 'Standard_D4ds_v4' })).plan;
+    t.match(ddsv4.changes.find((c) => c.where.endsWith('PagingFiles')), { after: { data: ['D:\\pagefile.sys 0 0'] } });
+    const v6 = (await buildPlan(img, { ceVmSku: 'Standard_D4ds_v6', installMcsio: true, domainUnjoin: 'offline' })).plan;
+    t.notOk(v6.changes.some((c) => c.module === 'pagefile'), 'raw NVMe temp disk: pagefile stays on C:');
+    t.match(v6.warnings.join(' '), /MCS I\/O keeps its cache in D:\\mcsdif\.vhdx, but the temp disk of Standard_D4ds_v6 is raw/);
+    t.match(v6.notes.join(' '), /Not joined to a domain \(workgroup WORKGROUP\): nothing to unjoin/);
+    t.notOk(v6.changes.some((c) => c.module === 'domain'), 'unjoin of a workgroup machine is a no-op');
+    const aws = await buildPlan(img, { platform: 'aws', ceVmSku: 'm5d.large', installMcsio: true });
+    t.equal(aws.sku?.tempDisk, 'raw');
+    t.notOk(aws.plan.changes.some((c) => c.module === 'pagefile'));
+    t.match(aws.plan.warnings.join(' '), /MCS I\/O/);
+    const gcp = await buildPlan(img, { platform: 'gcp', ceVmSku: 'n2-standard-4', disableFastStartup: false });
+    t.equal(gcp.sku?.tempDisk, 'none');
+    t.same(gcp.plan.changes, []);
+  });
   const bad = await runCe(['prepare', d.path, '--options', await optionsFile(d.dir, { domainUnjoin: 'yes' }), '--json']);
   t.equal(json<{ error: { code: string } }>(bad).error.code, 'PREPARE_BAD_OPTIONS');
+
+  // The job types the server offers run the same code.
+  const { jobTypes } = await import('../../ce-server/jobs/job-types.js');
+  const byType = new Map(jobTypes.map((j) => [j.type, j]));
+  t.ok(byType.has('inspect-windows') && byType.has('prepare'));
+  const steps: string[] = [];
+  const { silentLogger } = await import('../../core/logger.js');
+  const ctx = (options: unknown, dryRun: boolean) => ({
+    jobId: 'j1', options, dryRun, signal: new AbortController().signal, progress: () => undefined, step: (s: string) => steps.push(s),
+    log: silentLogger, workDir: d.dir, checkpoint: { get: () => undefined, save: async () => undefined },
+  });
+  const source = { kind: 'file', path: d.path };
+  t.throws(() => byType.get('prepare')!.validate!({ source, prepare: { platform: 'mars' } }), { code: 'PREPARE_BAD_OPTIONS' });
+  const jr = (await byType.get('prepare')!.run(ctx({ source, prepare: { ceVmSku: 'Standard_D2s_v3' } }, true))) as PrepareResult;
+  t.equal(jr.dryRun, true);
+  t.ok(jr.changes.length > 0);
+  t.ok(steps.includes('plan'));
+  const ji = (await byType.get('inspect-windows')!.run(ctx({ source }, false))) as { bootMode: string };
+  t.equal(ji.bootMode, 'bios');
   t.same(await waitNoLoops(d.dir), []);
 });
 
@@ -173,72 +194,6 @@ t.test('a hibernated volume is refused for prepare (also in dry run)', { skip },
   await t.rejects(prepareWindows(d.path, {}, { dryRun: true }), { code: 'NTFS_HIBERNATED' });
   await t.rejects(prepareWindows(d.path, {}, { dryRun: false }), { code: 'NTFS_HIBERNATED' });
   t.equal(await sha256(d.path), before);
-});
-
-/** Unmount and detach whatever a killed CE left on this image (the ntfs-3g daemon outlives it). */
-async function cleanupAfterKill(image: string): Promise<void> {
-  const loops = (await execa('losetup', ['-j', image])).stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0]);
-  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' '));
-  for (const dev of loops) {
-    for (const m of mounts) if (m[0] === dev) await execa('umount', [m[1]], { reject: false });
-    for (let i = 0; i < 50 && (await execa('fuser', ['-s', dev], { reject: false })).exitCode === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    await execa('losetup', ['-d', dev], { reject: false });
-  }
-}
-
-t.test('killtest: killed between backup and save: the old hive and its backup, both valid', { skip }, async (t) => {
-  const d = await build(t, { scheme: 'mbr' });
-  const opts = await optionsFile(d.dir, { ceVmSku: 'Standard_D2s_v3' });
-  t.teardown(() => cleanupAfterKill(d.path));
-  const r = await runCe(['prepare', d.path, '--options', opts, '--json'], { env: { CE_TEST_HOOK: 'after-backup:kill' } });
-  t.not(r.exitCode, 0, 'the process was killed');
-  t.match(r.stderr, /CE_TEST_HOOK reached after-backup/);
-  await cleanupAfterKill(d.path);
-  const sys = await hiveOut(d, 'SYSTEM');
-  t.equal(await readHiveValue(sys, MM, 'PagingFiles'), '?:\\pagefile.sys', 'the old hive');
-  const bak = await hiveOut(d, 'SYSTEM.ce-backup');
-  t.equal(await sha256(bak), await sha256(sys), 'and its backup');
-  // The image is still usable: a new run completes.
-  const ok = await runCe(['prepare', d.path, '--options', opts, '--json']);
-  t.equal(ok.exitCode, 0, ok.stderr);
-  t.equal(await readHiveValue(await hiveOut(d, 'SYSTEM'), MM, 'PagingFiles'), 'D:\\pagefile.sys 0 0', 'then the new one');
-  t.equal(await sha256(await hiveOut(d, 'SYSTEM.ce-backup')), await sha256(bak), 'the first backup is kept');
-});
-
-t.test('sigterm: SIGTERM between backup and save unmounts and detaches before exiting', { skip }, async (t) => {
-  const d = await build(t, { scheme: 'gpt' });
-  const opts = await optionsFile(d.dir, { ceVmSku: 'Standard_D2s_v3' });
-  t.teardown(() => cleanupAfterKill(d.path));
-  const child = execa(process.execPath, ['--import', 'tsx', `${ROOT}ce-server/cli/main.ts`, 'prepare', d.path, '--options', opts], {
-    reject: false,
-    cwd: ROOT,
-    env: { CE_TEST_HOOK: 'after-backup:pause' },
-  });
-  await new Promise<void>((resolve) => {
-    child.stderr?.on('data', (b: Buffer) => {
-      if (b.toString().includes('CE_TEST_HOOK reached')) resolve();
-    });
-  });
-  t.ok((await execa('losetup', ['-j', d.path])).stdout.length > 0, 'mounted while paused');
-  child.kill('SIGTERM');
-  const res = await child;
-  t.equal(res.exitCode, 143, 'exit 128+15');
-  t.same(await waitNoLoops(d.dir), [], 'no loop device left');
-  t.equal(await readHiveValue(await hiveOut(d, 'SYSTEM'), MM, 'PagingFiles'), '?:\\pagefile.sys');
-});
-
-t.test('prepare through a VHDX: edited in a raw view and written back', { skip }, async (t) => {
-  const d = await build(t, { scheme: 'gpt', joined: true });
-  const vhdx = join(d.dir, 'disk.vhdx');
-  await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', d.path, vhdx]);
-  const r = await prepareWindows(vhdx, { ceVmSku: 'Standard_D2s_v3', domainUnjoin: 'offline' }, { dryRun: false });
-  t.ok(r.report);
-  const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', vhdx])).stdout);
-  t.equal(info.format, 'vhdx', 'still a VHDX');
-  const i = await inspectTarget(vhdx);
-  t.match(i.membership, { kind: 'workgroup', name: 'WORKGROUP' });
-  t.same(i.pagefile.pagingFiles, ['D:\\pagefile.sys 0 0']);
-  t.same(await waitNoLoops(d.dir), []);
 });
 
 t.test('no loop device left behind', { skip }, async (t) => {
