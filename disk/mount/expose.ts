@@ -8,12 +8,9 @@
  *
  * Why not qemu-nbd: the kernel here has no NBD (toolchain.md), and the CE VMs in the clouds attach the
  * target disk as a block device anyway, so the raw-copy path only serves image files on the CE's own
- * disk (tests, on-premises exports). `setRawViewProvider` lets the disk engine replace the qemu-img
- * default after the merge, and where NBD exists a provider can return `/dev/nbdN` instead of a file.
- * Wiring with disk-core's `convert(src, dst, opts)` (disk/convert/engine.ts) is two lines:
- *   setRawViewProvider({
- *     toRaw: async (t, _f, dir, signal) => { const o = join(dir, 'view.raw'); await convert(t, o, { to: 'raw', signal, fsync: false }); return o; },
- *     fromRaw: (raw, t, to, signal) => convert(raw, t, { to, overwrite: true, signal }).then(() => undefined) });
+ * disk (tests, on-premises exports). The default provider is our disk engine (engine-view.ts, keeps
+ * the subformat); `setRawViewProvider('qemu-img')` selects qemu-img, and where NBD exists a provider
+ * can return `/dev/nbdN` instead of a file.
  */
 import { open, rename, rm, stat, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +19,7 @@ import { CeError } from '../../core/errors.js';
 import { runTool } from '../../core/tools.js';
 import { fsyncDir } from '../../core/atomic.js';
 import { register } from './cleanup.js';
+import { engineRawViewProvider } from './engine-view.js';
 
 export interface RawView {
   /** A raw file or block device holding the disk's virtual bytes from offset 0. */
@@ -48,11 +46,12 @@ export interface RawViewProvider {
 }
 
 const qemuImgProvider: RawViewProvider = { toRaw: qemuImgRawView, fromRaw: qemuImgWriteBack };
-let provider: RawViewProvider = qemuImgProvider;
+// The disk engine by default (keeps the subformat); qemu-img stays as the fallback provider.
+let provider: RawViewProvider = engineRawViewProvider;
 
 /** Replace the way a non-raw image becomes a raw file and back (the disk engine after merge; qemu-nbd where NBD exists). */
-export function setRawViewProvider(p: RawViewProvider | undefined): void {
-  provider = p ?? qemuImgProvider;
+export function setRawViewProvider(p: RawViewProvider | 'qemu-img' | undefined): void {
+  provider = p === 'qemu-img' ? qemuImgProvider : (p ?? engineRawViewProvider);
 }
 
 async function qemuImgWriteBack(raw: string, target: string, format: string, subformatOption: string | undefined, signal?: AbortSignal): Promise<void> {
