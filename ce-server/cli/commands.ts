@@ -5,8 +5,9 @@
 import type { Command } from 'commander';
 import { registerCommands as hiveCommands } from '../../disk/hive/cli.js';
 import { registerCommands as windowsCommands } from '../../disk/windows/cli.js';
+import { registerCommands as smbCommands } from '../../network/smb/cli.js';
 import { registerCommands as vdaCommands } from '../../vda/cli.js';
 
 export type RegisterCommands = (program: Command) => void;
 
-export const domainCommands: RegisterCommands[] = [hiveCommands, windowsCommands, vdaCommands];
+export const domainCommands: RegisterCommands[] = [hiveCommands, windowsCommands, smbCommands, vdaCommands];

@@ -1,0 +1,307 @@
+/**
+ * One SMB2 connection: message ids and credits (MS-SMB2 §3.2.4.1.3/§3.2.5.1.4), many requests in
+ * flight matched by MessageId, signing and encryption of requests, signature verification and
+ * decryption of responses, interim (STATUS_PENDING) responses, and failure of everything in
+ * flight when the socket drops. One session per connection (that is all the CE needs).
+ */
+import { Transport } from './transport.js';
+import { Cmd, CMD_NAMES, HdrFlags, HEADER_SIZE } from './packets/constants.js';
+import { readResponseHeader, writeRequestHeader, SMB2_MAGIC, TRANSFORM_MAGIC, type ResponseHeader } from './packets/header.js';
+import { Status, connectionLost, smbProtocolError, smbStatusError } from './status.js';
+import { verifyMessage, type Signer } from './signing.js';
+import type { Encryptor } from './encryption.js';
+import { CeError } from '../../core/errors.js';
+
+export interface SessionState {
+  id: bigint;
+  signer?: Signer;
+  signingRequired: boolean;
+  encryptor?: Encryptor;
+  encryptAll: boolean;
+}
+
+export interface SendOptions {
+  /** What we are doing, for error messages ("open images/a.vhdx"). */
+  what: string;
+  treeId?: number;
+  /** Data sent after the body (WRITE), not copied. */
+  payload?: Buffer;
+  /** Bytes moved by this request (READ length / WRITE length): sets the multi-credit charge. */
+  chargeBytes?: number;
+  /** Encrypt this request (share requires it) even if the session does not. */
+  encrypt?: boolean;
+  /** Sign even when signing is not required (SMB 3.1.1 TREE_CONNECT, §3.2.4.2.3). */
+  forceSign?: boolean;
+  /** Session id for SESSION_SETUP before the session is established. */
+  sessionId?: bigint;
+  /** Statuses that resolve instead of reject (MORE_PROCESSING_REQUIRED, NO_MORE_FILES…). */
+  okStatus?: number[];
+  /** Sees the plaintext request bytes (pre-auth integrity hash). */
+  onRequestBytes?(parts: Buffer[]): void;
+  timeoutMs?: number;
+}
+
+export interface Reply {
+  header: ResponseHeader;
+  /** The whole SMB2 message (header + body); offsets in bodies are relative to it. */
+  msg: Buffer;
+  status: number;
+}
+
+interface Pending {
+  resolve(r: Reply): void;
+  reject(e: unknown): void;
+  what: string;
+  okStatus?: number[];
+  creditRequest: number;
+  timer?: NodeJS.Timeout;
+  timeoutMs: number;
+}
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Credits we try to hold (default 1024 = 64 MiB of multi-credit I/O). */
+  creditTarget?: number;
+  onClose?(err?: Error): void;
+}
+
+export class Connection {
+  private transport!: Transport;
+  private nextMessageId = 0;
+  private credits = 1;
+  private outstandingRequested = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiters: Array<{ charge: number; resolve(): void; reject(e: unknown): void }> = [];
+  private closedError?: CeError;
+  /** Set after NEGOTIATE: multi-credit requests allowed (2.1+ with LARGE_MTU). */
+  largeMtu = false;
+  session?: SessionState;
+  readonly name: string;
+
+  private constructor(private readonly opts: ConnectionOptions) {
+    this.name = `${opts.host}:${opts.port}`;
+  }
+
+  static async open(opts: ConnectionOptions): Promise<Connection> {
+    const c = new Connection(opts);
+    c.transport = await Transport.connect(opts.host, opts.port, opts.connectTimeoutMs ?? 15_000, {
+      onFrame: (f) => c.onFrame(f),
+      onClose: (err) => c.onClose(err),
+    });
+    return c;
+  }
+
+  get isClosed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  /** Send a request and wait for its final response. Rejects with a typed error on a failure status. */
+  async request(command: number, body: Buffer, o: SendOptions): Promise<Reply> {
+    if (this.closedError) throw this.closedError;
+    const charge = this.largeMtu ? Math.max(1, Math.ceil((o.chargeBytes ?? 0) / 65536)) : 1;
+    await this.acquire(charge);
+    if (this.closedError) throw this.closedError;
+
+    const messageId = this.nextMessageId;
+    this.nextMessageId += charge;
+    const target = this.opts.creditTarget ?? 1024;
+    const creditRequest = Math.max(1, Math.min(4096, target - this.credits - this.outstandingRequested));
+    this.outstandingRequested += creditRequest;
+
+    const s = this.session;
+    const isSetup = command === Cmd.NEGOTIATE || command === Cmd.SESSION_SETUP;
+    const encrypt = !isSetup && !!s?.encryptor && (s.encryptAll || !!o.encrypt);
+    const sign = !isSetup && !encrypt && !!s?.signer && (s.signingRequired || !!o.forceSign);
+
+    const head = Buffer.allocUnsafe(HEADER_SIZE + body.length);
+    writeRequestHeader(head, 0, {
+      command,
+      creditCharge: this.largeMtu ? charge : 0,
+      creditRequest,
+      flags: sign ? HdrFlags.SIGNED : 0,
+      messageId,
+      treeId: o.treeId ?? 0,
+      sessionId: o.sessionId ?? s?.id ?? 0n,
+    });
+    body.copy(head, HEADER_SIZE);
+    let parts = o.payload ? [head, o.payload] : [head];
+    o.onRequestBytes?.(parts);
+    if (sign) s!.signer!.sign(parts, BigInt(messageId), false, command === Cmd.CANCEL).copy(head, 48);
+    if (encrypt) parts = s!.encryptor!.encrypt(parts);
+
+    return new Promise<Reply>((resolve, reject) => {
+      const p: Pending = {
+        resolve,
+        reject,
+        what: o.what,
+        okStatus: o.okStatus,
+        creditRequest,
+        timeoutMs: o.timeoutMs ?? this.opts.requestTimeoutMs ?? 120_000,
+      };
+      this.arm(messageId, p);
+      this.pending.set(messageId, p);
+      this.transport.send(parts);
+    });
+  }
+
+  /** Wait until the socket buffer drains (callers with big payloads use it for backpressure). */
+  drained(): Promise<void> {
+    return this.transport.drained();
+  }
+
+  private arm(messageId: number, p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = setTimeout(() => {
+      const err = new CeError('SMB_TIMEOUT', `The server did not answer within ${Math.round(p.timeoutMs / 1000)} s (${p.what}).`, {
+        hint: 'The server or the network is stalled; the connection is dropped and retried.',
+        status: 504,
+      });
+      this.pending.delete(messageId);
+      p.reject(err);
+      this.transport.close(err);
+    }, p.timeoutMs);
+    p.timer.unref?.();
+  }
+
+  private acquire(charge: number): Promise<void> {
+    if (this.waiters.length === 0 && this.credits >= charge) {
+      this.credits -= charge;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ charge, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.waiters.length && this.credits >= this.waiters[0]!.charge) {
+      const w = this.waiters.shift()!;
+      this.credits -= w.charge;
+      w.resolve();
+    }
+    // Nothing in flight can bring more credits: ask for them with an ECHO (1 credit).
+    if (this.waiters.length && this.pending.size === 0 && this.credits >= 1 && !this.closedError) {
+      this.credits -= 1;
+      const messageId = this.nextMessageId++;
+      const need = this.waiters[0]!.charge + 64;
+      this.outstandingRequested += need;
+      const head = Buffer.alloc(HEADER_SIZE + 4);
+      const s = this.session;
+      const encrypt = !!s?.encryptor && s.encryptAll;
+      const sign = !encrypt && !!s?.signer && s.signingRequired;
+      writeRequestHeader(head, 0, { command: Cmd.ECHO, creditCharge: this.largeMtu ? 1 : 0, creditRequest: need, flags: sign ? HdrFlags.SIGNED : 0, messageId, treeId: 0, sessionId: s?.id ?? 0n });
+      head.writeUInt16LE(4, HEADER_SIZE);
+      let parts: Buffer[] = [head];
+      if (sign) s!.signer!.sign(parts, BigInt(messageId), false, false).copy(head, 48);
+      if (encrypt) parts = s!.encryptor!.encrypt(parts);
+      const p: Pending = { resolve: () => undefined, reject: () => undefined, what: 'echo', creditRequest: need, timeoutMs: 30_000 };
+      this.arm(messageId, p);
+      this.pending.set(messageId, p);
+      this.transport.send(parts);
+    }
+  }
+
+  private onFrame(frame: Buffer): void {
+    try {
+      if (frame.length < 4) throw smbProtocolError('short frame');
+      let msg = frame;
+      let encrypted = false;
+      const magic = frame.readUInt32LE(0);
+      if (magic === TRANSFORM_MAGIC) {
+        const enc = this.session?.encryptor;
+        if (!enc) throw smbProtocolError('encrypted message without an encrypted session');
+        msg = enc.decrypt(frame);
+        encrypted = true;
+      } else if (magic !== SMB2_MAGIC) {
+        throw smbProtocolError('not an SMB2 message (SMB1 or another protocol?)');
+      }
+      for (;;) {
+        if (msg.length < HEADER_SIZE) throw smbProtocolError('message shorter than the header');
+        const next = msg.readUInt32LE(20);
+        if (next !== 0 && (next < HEADER_SIZE || next > msg.length)) throw smbProtocolError('bad NextCommand');
+        this.onMessage(next ? msg.subarray(0, next) : msg, encrypted);
+        if (!next) break;
+        msg = msg.subarray(next);
+      }
+    } catch (e) {
+      this.transport.close(e as Error);
+    }
+  }
+
+  private onMessage(msg: Buffer, encrypted: boolean): void {
+    const h = readResponseHeader(msg);
+    if (h.messageId === 0xffffffffffffffffn) return; // unsolicited oplock/lease break: we take no oplocks
+    const id = Number(h.messageId);
+    const p = this.pending.get(id);
+    this.credits += h.credits;
+    if (!p) {
+      this.pump();
+      return;
+    }
+    if (h.status === Status.PENDING && h.flags & HdrFlags.ASYNC_COMMAND) {
+      this.arm(id, p); // interim response: the final one follows, restart its timer
+      this.pump();
+      return;
+    }
+    this.pending.delete(id);
+    if (p.timer) clearTimeout(p.timer);
+    this.outstandingRequested = Math.max(0, this.outstandingRequested - p.creditRequest);
+    this.pump();
+
+    const s = this.session;
+    if (s && h.sessionId === s.id && !encrypted) {
+      if (s.encryptAll && h.command !== Cmd.SESSION_SETUP) {
+        p.reject(integrityError('an unencrypted response on an encrypted session', p.what));
+        return;
+      }
+      if (s.signer && (h.flags & HdrFlags.SIGNED || s.signingRequired)) {
+        if (!(h.flags & HdrFlags.SIGNED)) {
+          p.reject(integrityError('an unsigned response on a signed session', p.what));
+          return;
+        }
+        if (!verifyMessage(s.signer, msg)) {
+          p.reject(integrityError('a response with a bad signature', p.what));
+          this.transport.close(new Error('bad signature'));
+          return;
+        }
+      }
+    }
+    if (h.status !== Status.SUCCESS && !p.okStatus?.includes(h.status)) {
+      p.reject(smbStatusError(h.status, p.what));
+      return;
+    }
+    p.resolve({ header: h, msg, status: h.status });
+  }
+
+  private onClose(err?: Error): void {
+    this.closedError = err instanceof CeError && err.code === 'SMB_PROTOCOL' ? err : connectionLost(this.name, err);
+    for (const [, p] of this.pending) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(this.closedError);
+    }
+    this.pending.clear();
+    for (const w of this.waiters.splice(0)) w.reject(this.closedError);
+    this.opts.onClose?.(err);
+  }
+}
+
+function integrityError(what: string, op: string): CeError {
+  return new CeError('SMB_INTEGRITY', `The server sent ${what} (${op}).`, {
+    hint: 'Someone may be tampering with the connection, or the server is misconfigured.',
+    status: 502,
+  });
+}
+
+export { CMD_NAMES };

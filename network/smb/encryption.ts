@@ -1,0 +1,102 @@
+/**
+ * SMB 3.x encryption (MS-SMB2 §3.1.4.3, §2.2.41): every message of an encrypted session/share is
+ * wrapped in a 52-byte TRANSFORM_HEADER; the AEAD (AES-128-GCM or -CCM) covers the SMB2 message,
+ * with the transform header from its Nonce field on (32 bytes) as associated data, and the tag
+ * goes in the Signature field. Nonces are a per-session random prefix plus a counter, never reused.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { Cipher } from './packets/constants.js';
+import { TRANSFORM_MAGIC } from './packets/header.js';
+import { CeError } from '../../core/errors.js';
+
+export const TRANSFORM_HEADER_SIZE = 52;
+
+export class Encryptor {
+  private counter = 0n;
+  private readonly salt = randomBytes(4);
+  readonly algorithm: 'AES-128-GCM' | 'AES-128-CCM';
+
+  constructor(
+    private readonly cipher: number,
+    private readonly encryptionKey: Buffer,
+    private readonly decryptionKey: Buffer,
+    private readonly sessionId: bigint,
+  ) {
+    this.algorithm = cipher === Cipher.AES128_GCM ? 'AES-128-GCM' : 'AES-128-CCM';
+  }
+
+  private get nonceLength(): number {
+    return this.cipher === Cipher.AES128_GCM ? 12 : 11;
+  }
+
+  /**
+   * Encrypt a message given as parts; returns [transformHeader, ...ciphertext parts].
+   * The plaintext parts are not modified.
+   */
+  encrypt(parts: Buffer[]): Buffer[] {
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    const th = Buffer.alloc(TRANSFORM_HEADER_SIZE);
+    th.writeUInt32LE(TRANSFORM_MAGIC, 0);
+    // Nonce: counter (8) ‖ salt (rest of the 11/12 bytes); remaining bytes of the 16-byte field stay zero.
+    th.writeBigUInt64LE(this.counter++, 20);
+    this.salt.copy(th, 28, 0, this.nonceLength - 8);
+    th.writeUInt32LE(size, 36);
+    th.writeUInt16LE(1, 42); // Flags: Encrypted
+    th.writeBigUInt64LE(this.sessionId, 44);
+    const nonce = th.subarray(20, 20 + this.nonceLength);
+    const aad = th.subarray(20, 52);
+    const out: Buffer[] = [th];
+    if (this.cipher === Cipher.AES128_GCM) {
+      const c = createCipheriv('aes-128-gcm', this.encryptionKey, nonce);
+      c.setAAD(aad);
+      for (const p of parts) out.push(c.update(p));
+      c.final();
+      c.getAuthTag().copy(th, 4);
+    } else {
+      // CCM needs the whole plaintext in one update.
+      const c = createCipheriv('aes-128-ccm', this.encryptionKey, nonce, { authTagLength: 16 });
+      c.setAAD(aad, { plaintextLength: size });
+      out.push(c.update(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
+      c.final();
+      c.getAuthTag().copy(th, 4);
+    }
+    return out;
+  }
+
+  /** Decrypt a TRANSFORM_HEADER frame into the SMB2 message. */
+  decrypt(frame: Buffer): Buffer {
+    if (frame.length < TRANSFORM_HEADER_SIZE) throw decryptError('transform header too short');
+    const size = frame.readUInt32LE(36);
+    if (size !== frame.length - TRANSFORM_HEADER_SIZE) throw decryptError('bad OriginalMessageSize');
+    if (frame.readBigUInt64LE(44) !== this.sessionId) throw decryptError('unknown session');
+    const nonce = frame.subarray(20, 20 + this.nonceLength);
+    const aad = frame.subarray(20, 52);
+    const tag = frame.subarray(4, 20);
+    const ct = frame.subarray(TRANSFORM_HEADER_SIZE);
+    try {
+      if (this.cipher === Cipher.AES128_GCM) {
+        const d = createDecipheriv('aes-128-gcm', this.decryptionKey, nonce);
+        d.setAAD(aad);
+        d.setAuthTag(tag);
+        const out = d.update(ct);
+        d.final();
+        return out;
+      }
+      const d = createDecipheriv('aes-128-ccm', this.decryptionKey, nonce, { authTagLength: 16 });
+      d.setAuthTag(tag);
+      d.setAAD(aad, { plaintextLength: ct.length });
+      const out = d.update(ct);
+      d.final();
+      return out;
+    } catch {
+      throw decryptError('authentication tag mismatch');
+    }
+  }
+}
+
+function decryptError(why: string): CeError {
+  return new CeError('SMB_DECRYPT_FAILED', `Could not decrypt a message from the server: ${why}.`, {
+    hint: 'The message was tampered with or the keys disagree; the connection is dropped.',
+    status: 502,
+  });
+}

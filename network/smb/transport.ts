@@ -1,0 +1,142 @@
+/**
+ * Direct TCP transport for SMB2 (MS-SMB2 §2.1): each message is prefixed by a 4-byte header,
+ * a zero byte and a 24-bit big-endian length. Frames are reassembled into one Buffer each
+ * (a view of the socket chunk when it holds the whole frame, else one copy).
+ */
+import { connect, type Socket } from 'node:net';
+import { CeError } from '../../core/errors.js';
+
+export const MAX_FRAME = 0xffffff;
+
+export interface TransportHandlers {
+  onFrame(frame: Buffer): void;
+  onClose(err?: Error): void;
+}
+
+export class Transport {
+  private header = Buffer.alloc(4);
+  private headerHave = 0;
+  private frame?: Buffer;
+  private frameHave = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly handlers: TransportHandlers,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.close(err));
+    socket.on('close', () => this.close());
+  }
+
+  static connect(host: string, port: number, timeoutMs: number, handlers: TransportHandlers): Promise<Transport> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(
+          new CeError('SMB_CONNECT_TIMEOUT', `No answer from ${host}:${port} within ${Math.round(timeoutMs / 1000)} s.`, {
+            hint: 'Check the server name, the port (445) and firewalls between the CE and the server.',
+            status: 504,
+          }),
+        );
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.setKeepAlive(true, 15_000);
+        socket.removeAllListeners('error');
+        resolve(new Transport(socket, handlers));
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(
+          new CeError('SMB_CONNECT_FAILED', `Cannot connect to ${host}:${port}: ${err.code ?? err.message}.`, {
+            hint: err.code === 'ENOTFOUND' ? 'Check the server name (DNS).' : 'Check that the server runs SMB on this port and that no firewall blocks it.',
+            status: 502,
+            details: { errno: err.code },
+          }),
+        );
+      });
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Send one message given as parts (their total is the frame length). Returns false if the socket buffer is full. */
+  send(parts: Buffer[]): boolean {
+    if (this.closed) return false;
+    let len = 0;
+    for (const p of parts) len += p.length;
+    if (len > MAX_FRAME) throw new Error(`SMB frame too large: ${len}`);
+    const nb = Buffer.allocUnsafe(4);
+    nb.writeUInt32BE(len);
+    this.socket.cork();
+    this.socket.write(nb);
+    let ok = true;
+    for (const p of parts) ok = this.socket.write(p);
+    this.socket.uncork();
+    return ok;
+  }
+
+  /** Resolves when the socket's write buffer has drained (backpressure). */
+  drained(): Promise<void> {
+    if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  close(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    this.handlers.onClose(err);
+  }
+
+  private onData(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length && !this.closed) {
+      if (!this.frame) {
+        // Fast path: the whole header and frame in this chunk → a view, no copy.
+        if (this.headerHave === 0 && chunk.length - off >= 4 && chunk[off] === 0) {
+          const len = chunk.readUInt32BE(off) & MAX_FRAME;
+          if (chunk.length - off - 4 >= len) {
+            const f = chunk.subarray(off + 4, off + 4 + len);
+            off += 4 + len;
+            this.handlers.onFrame(f);
+            continue;
+          }
+        }
+        const n = Math.min(4 - this.headerHave, chunk.length - off);
+        chunk.copy(this.header, this.headerHave, off, off + n);
+        this.headerHave += n;
+        off += n;
+        if (this.headerHave < 4) return;
+        if (this.header[0] !== 0) {
+          this.close(new Error('bad NetBIOS session message type'));
+          return;
+        }
+        this.frame = Buffer.allocUnsafe(this.header.readUInt32BE(0) & MAX_FRAME);
+        this.frameHave = 0;
+        this.headerHave = 0;
+      }
+      const n = Math.min(this.frame.length - this.frameHave, chunk.length - off);
+      chunk.copy(this.frame, this.frameHave, off, off + n);
+      this.frameHave += n;
+      off += n;
+      if (this.frameHave === this.frame.length) {
+        const f = this.frame;
+        this.frame = undefined;
+        this.handlers.onFrame(f);
+      }
+    }
+  }
+}
