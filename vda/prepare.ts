@@ -16,6 +16,7 @@ import { mergePlans, type Plan, type StageScriptChange } from '../disk/windows/p
 import type { SkuResolution } from '../pagefile/sku.js';
 import { validateComponentOptions, type ComponentOptions } from './options.js';
 import { planVda } from './plan.js';
+import { SmbComponentSource } from './staging-smb.js';
 import { checkComponentSource, LocalComponentSource, readManifest, stageComponents, type ComponentSource, type Manifest, type StagedFile } from './staging.js';
 import { shutdownScript } from './firstboot/scripts.js';
 import { fromStageChange, planScripts, toStageChange, writeRunner, type PlannedScript } from './firstboot/runner.js';
@@ -41,8 +42,8 @@ export interface FirstBootOptions {
 
 export interface VdaPrepareOptions {
   components?: ComponentOptions;
-  /** Where the installers come from (a directory on the CE; an SMB source uses the same interface). */
-  componentSource?: { kind: 'local'; path: string };
+  /** Where the installers come from: a directory on the CE, or an SMB share (credential in memory only). */
+  componentSource?: { kind: 'local'; path: string } | { kind: 'smb'; url: string; credential?: { user: string; password: string; domain?: string } };
   firstBoot?: FirstBootOptions;
 }
 
@@ -104,8 +105,11 @@ export function validateFullPrepareOptions(o: FullPrepareOptions): { prepare: Pr
   if (prepare.domainUnjoin === 'firstBoot' && prepare.networkIsolation === false) {
     throw new CeError('VDA_OPTION_CONFLICT', 'domainUnjoin "firstBoot" needs the isolated boot; networkIsolation is false.', { status: 400, hint: 'Keep networkIsolation (default) or unjoin offline.' });
   }
-  if (vda.componentSource !== undefined && (vda.componentSource.kind !== 'local' || typeof vda.componentSource.path !== 'string' || !vda.componentSource.path)) {
-    throw bad('componentSource must be {"kind": "local", "path": "<directory>"}.');
+  const cs = vda.componentSource as Record<string, unknown> | undefined;
+  if (cs !== undefined) {
+    const okLocal = cs.kind === 'local' && typeof cs.path === 'string' && cs.path.length > 0;
+    const okSmb = cs.kind === 'smb' && typeof cs.url === 'string' && /^smb:\/\//i.test(cs.url);
+    if (!okLocal && !okSmb) throw bad('componentSource must be {"kind": "local", "path": "<directory>"} or {"kind": "smb", "url": "smb://server/share/dir"}.');
   }
   return { prepare, components, vda };
 }
@@ -124,9 +128,18 @@ function bootFormat(img: WindowsImage): BootDisk['format'] {
 
 export async function prepareImage(target: string, options: FullPrepareOptions, ctx: PrepareContext): Promise<FullPrepareResult> {
   const v = validateFullPrepareOptions(options);
-  const fbOpts = v.vda.firstBoot ?? {};
   let source = ctx.componentSource;
-  if (!source && v.vda.componentSource) source = new LocalComponentSource(v.vda.componentSource.path);
+  const cs = v.vda.componentSource;
+  if (!source && cs) source = cs.kind === 'local' ? new LocalComponentSource(cs.path) : new SmbComponentSource(cs.url, cs.credential ? { credential: cs.credential } : {});
+  try {
+    return await prepareWithSource(target, v, source, ctx);
+  } finally {
+    if (source && source !== ctx.componentSource) await source.close().catch(() => undefined);
+  }
+}
+
+async function prepareWithSource(target: string, v: Validated, source: ComponentSource | undefined, ctx: PrepareContext): Promise<FullPrepareResult> {
+  const fbOpts = v.vda.firstBoot ?? {};
   let manifest: Manifest | undefined;
   ctx.onStep?.('components');
   if (source) manifest = await readManifest(source);
