@@ -6,6 +6,9 @@
  * every first-boot script. With `firstBoot.mode: 'stage'` the runner is left on the image for a
  * platform boot (the cloud driver); `finishFirstBoot` then collects and cleans up.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CeError } from '../core/errors.js';
 import { applyPlan, type ApplyReport } from '../disk/windows/apply.js';
@@ -167,10 +170,9 @@ async function prepareWithSource(target: string, v: Validated, source: Component
 
   ctx.onStep?.('first-boot');
   const driver = ctx.bootDriver ?? new QemuBootDriver();
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const workDir = ctx.workDir ?? (await mkdtemp(join(tmpdir(), 'ce-boot-')));
+  // The job's scratch dir holds the UEFI variables and console.log; the CLI gets a temp dir, removed after.
+  const ownWorkDir = ctx.workDir ? undefined : await mkdtemp(join(tmpdir(), 'ce-boot-'));
+  const workDir = ctx.workDir ?? ownWorkDir!;
   let outcome: BootOutcome | undefined;
   let bootError: unknown;
   try {
@@ -187,6 +189,8 @@ async function prepareWithSource(target: string, v: Validated, source: Component
     result.vda.firstBoot.boot = outcome;
   } catch (e) {
     bootError = e;
+  } finally {
+    if (ownWorkDir) await rm(ownWorkDir, { recursive: true, force: true });
   }
   // Always clean up offline, even after a failed boot: the runner must not stay in the image.
   ctx.onStep?.('cleanup');
