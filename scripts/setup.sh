@@ -25,6 +25,7 @@ PACKAGES=(
   curl                 # the command npm start prints
   file                 # checks built binaries
   cpio                 # tiny guest initramfs for the boot driver test
+  psmisc               # fuser: tests wait until ntfs-3g has closed a loop device
 )
 # Packages for the later parts (first-boot runner, boot driver, CE image build). Installed for test and ci.
 if [ "$FOR" != "start" ]; then

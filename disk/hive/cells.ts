@@ -189,7 +189,8 @@ export class CellStore {
     const off = this.binsSize;
     const end = BASE_BLOCK_SIZE + off + size;
     if (end > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(end, Math.floor(this.buf.length * 1.5)));
+      // grow by a quarter (at least 4 MiB): amortised for bulk edits, modest for 100+ MiB SOFTWARE hives
+      const grown = Buffer.allocUnsafe(Math.max(end, this.buf.length + Math.max(4 << 20, this.buf.length >> 2)));
       this.buf.copy(grown, 0, 0, BASE_BLOCK_SIZE + this.binsSize);
       this.buf = grown;
     }

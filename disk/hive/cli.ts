@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { runCommand, printResult, EXIT, bigintReplacer } from '../../core/cli-kit.js';
 import { Hive } from './hive.js';
 import { hiveError } from './errors.js';
-import { checkHive, exportKeys, type ExportedKey } from './export.js';
+import { checkHive, iterateKeys, type ExportedKey } from './export.js';
 import { parseTypeName, typeName, jsonData } from './value-codec.js';
 import { REG, type RegData, type RegValue } from './types.js';
 
@@ -74,13 +74,20 @@ export function parseData(type: number, data: string[], hex: boolean): RegData {
   }
 }
 
-function humanExport(keys: ExportedKey[]): string {
-  const lines: string[] = [];
-  for (const k of keys) {
-    lines.push(`[\\${k.path}]${k.className !== undefined ? ` class=${JSON.stringify(k.className)}` : ''}`);
-    for (const v of k.values) lines.push(`  ${showValue(v)}`);
-  }
+function humanKey(k: ExportedKey): string {
+  const lines = [`[\\${k.path}]${k.className !== undefined ? ` class=${JSON.stringify(k.className)}` : ''}`];
+  for (const v of k.values) lines.push(`  ${showValue(v)}`);
   return lines.join('\n');
+}
+
+/** Write to stdout respecting back-pressure (buffered chunks of about 1 MiB). */
+let pending = '';
+async function writeOut(s: string, flush = false): Promise<void> {
+  pending += s;
+  if (pending.length < 1 << 20 && !flush) return;
+  const chunk = pending;
+  pending = '';
+  if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
 }
 
 export function registerCommands(program: Command): void {
@@ -164,10 +171,16 @@ export function registerCommands(program: Command): void {
     .action(async (file: string, o: CommonOpts) =>
       runCommand(o, async () => {
         const h = await Hive.open(file, openOpts(o, true));
-        const keys = exportKeys(h);
-        const info = { file: h.path, version: `${h.base.major}.${h.base.minor}`, dirty: h.dirty, replayedLog: h.replayedLog, keys };
-        if (o.json) process.stdout.write(JSON.stringify(info, bigintReplacer) + '\n');
-        else printResult(keys, o, humanExport);
+        // streamed key by key: a 100+ MiB SOFTWARE hive must not become one giant string
+        const head = { file: h.path, version: `${h.base.major}.${h.base.minor}`, dirty: h.dirty, replayedLog: h.replayedLog };
+        if (o.json) await writeOut(JSON.stringify(head).slice(0, -1) + ',"keys":[\n');
+        let first = true;
+        for (const k of iterateKeys(h)) {
+          if (o.json) await writeOut((first ? '' : ',\n') + JSON.stringify(k, bigintReplacer));
+          else await writeOut(humanKey(k) + '\n');
+          first = false;
+        }
+        await writeOut(o.json ? '\n]}\n' : '', true);
       }),
     );
 
@@ -177,6 +190,8 @@ export function registerCommands(program: Command): void {
       runCommand(o, async () => {
         const h = await Hive.open(file, openOpts(o, true));
         const rep = checkHive(h);
+        if (h.logsAhead) rep.warnings.unshift({ code: 'HIVE_LOGS_AHEAD', message: 'The hive is clean but its logs hold newer entries; like Windows, they were ignored.' });
+        if (h.acceptedDirty) rep.warnings.unshift({ code: 'HIVE_DIRTY_ACCEPTED', message: 'The hive is dirty and was read without its logs: recent changes may be missing.' });
         const out = { file: h.path, version: `${h.base.major}.${h.base.minor}`, dirty: h.dirty, replayedLog: h.replayedLog, ...rep };
         printResult(out, o, (r) =>
           [

@@ -22,7 +22,7 @@ import { hiveError } from './errors.js';
 import { parseBaseBlock } from './base-block.js';
 import { replayLogs, type ReplayResult } from './log-replay.js';
 import { HiveImage } from './registry.js';
-import type { HiveKey, HiveOpenOptions, HiveSaveOptions } from './types.js';
+import type { HiveKey, HiveOpenOptions, HiveSaveOptions, HiveSaveResult, RegistryHive, ReplayedLog } from './types.js';
 import { REG } from './types.js';
 
 export interface HiveFromBufferOptions extends HiveOpenOptions {
@@ -32,13 +32,7 @@ export interface HiveFromBufferOptions extends HiveOpenOptions {
   name?: string;
 }
 
-export interface ReplayedLog {
-  log: string;
-  format: 'new' | 'old';
-  entries: number;
-  firstSeq?: number;
-  lastSeq?: number;
-}
+export type { ReplayedLog };
 
 /** Log files that belong to a primary hive file (Windows names them .LOG1/.LOG2, XP .LOG). */
 export function findLogFiles(path: string): string[] {
@@ -59,7 +53,7 @@ export function findLogFiles(path: string): string[] {
   return out;
 }
 
-export class Hive extends HiveImage {
+export class Hive extends HiveImage implements RegistryHive {
   /** The file this hive was opened from ('' when built from a buffer). */
   path = '';
   /** The primary file was dirty when opened (sequence numbers differ or a bad checksum). */
@@ -70,6 +64,11 @@ export class Hive extends HiveImage {
   private readonly maxSeq: number;
   /** The primary was accepted dirty, without replay. */
   readonly acceptedDirty: boolean;
+  /**
+   * The primary is clean but a log holds entries at or above its sequence number. Windows ignores
+   * such entries (regf spec, "Dirty state of a hive") and so do we; `check` reports it.
+   */
+  logsAhead = false;
 
   private constructor(image: Buffer, opts: HiveOpenOptions, dirty: boolean, replayed: ReplayedLog[], maxSeq: number, acceptedDirty: boolean) {
     super(image, { readOnly: opts.readOnly });
@@ -106,7 +105,9 @@ export class Hive extends HiveImage {
         throw hiveError('HIVE_DIRTY', `${name} is dirty (sequence numbers ${bb.seq1} ≠ ${bb.seq2}) and ${logs.length ? `its logs cannot be replayed: ${replay?.reason}` : 'no transaction logs (.LOG1/.LOG2) were found'}.`, { file: name, seq1: bb.seq1, seq2: bb.seq2, logs: logs.map((l) => l.name) }, 'Copy the hive together with its .LOG1/.LOG2 files, or pass acceptDirty (--accept-dirty) to use the primary file as it is (its last changes may be missing).');
       }
     }
-    return new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
+    const h = new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
+    h.logsAhead = !dirty && replay !== undefined && replay.maxEntrySeq >= 0 && replay.maxEntrySeq >= bb.seq2;
+    return h;
   }
 
   /** Open a hive file; logs default to `<path>.LOG1`/`.LOG2`/`.LOG` when present. */
@@ -150,10 +151,11 @@ export class Hive extends HiveImage {
    * Save atomically. Default target: the opened file, after a one-time `<name>.ce-backup`.
    * Logs beside the target are backed up once and emptied (see the file comment).
    */
-  async save(opts: HiveSaveOptions = {}): Promise<{ path: string; backup?: string; logsCleared: string[] }> {
+  async save(opts: HiveSaveOptions = {}): Promise<HiveSaveResult> {
     if (this.readOnly) throw hiveError('HIVE_READ_ONLY', 'The hive was opened read-only; it cannot be saved.', {}, 'Open it without readOnly.');
-    const target = resolve(opts.path ?? this.path);
-    if (!target) throw hiveError('HIVE_NO_PATH', 'This hive has no file; give save() a path.', {});
+    const dest = opts.path ?? this.path;
+    if (!dest) throw hiveError('HIVE_NO_PATH', 'This hive has no file; give save() a path.', {});
+    const target = resolve(dest);
     let backup: string | undefined;
     if (!opts.noBackup && (await exists(target))) {
       backup = `${target}.ce-backup`;

@@ -5,8 +5,10 @@
  * New format (Windows 8.1+, file type 6): HvLE entries from sector 1 on, each with a sequence
  * number, the hive bins size, dirty page references and two Marvin32 hashes. We take the valid
  * entries of all logs, sorted by sequence number, starting at the primary's secondary sequence
- * number, and apply them while the numbers are consecutive (the first one may be later: the
- * partial-reconcile case). A bad hash or size stops at that entry.
+ * number, and apply them while the numbers are consecutive. The spec stops when the first entry
+ * is not exactly the secondary number; we start at the lowest one above it instead (the
+ * "partial reconcile" case, where the primary already holds the skipped entries' pages).
+ * A bad hash or size stops at that entry.
  * Old format (file type 1/2): a 'DIRT' bitmap of 512-byte pages after sector 0, then the pages;
  * applied when the log's base block is valid and its timestamp equals the primary's.
  */
@@ -31,6 +33,8 @@ export interface ReplayResult {
   applied: { log: string; entries: number; firstSeq?: number; lastSeq?: number; format: 'new' | 'old' }[];
   /** Highest sequence number seen in any log (base blocks and entries): our next write must exceed it. */
   maxLogSeq: number;
+  /** Highest sequence number of a valid HvLE entry (-1 when none). */
+  maxEntrySeq: number;
   /** Why nothing was applied (for the HIVE_DIRTY message). */
   reason?: string;
 }
@@ -102,7 +106,7 @@ function finishBase(img: Buffer, seq: number, binsSize: number): void {
  */
 export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
   const pb = tryBase(primary);
-  const result: ReplayResult = { applied: [], maxLogSeq: 0 };
+  const result: ReplayResult = { applied: [], maxLogSeq: 0, maxEntrySeq: -1 };
   const newEntries: LogEntry[] = [];
   const oldLogs: { name: string; data: Buffer; base: BaseBlock }[] = [];
   let bestLogBase: { data: Buffer; base: BaseBlock } | undefined;
@@ -112,7 +116,10 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
     result.maxLogSeq = Math.max(result.maxLogSeq, lb.seq1, lb.seq2);
     if (lb.fileType === FILE_TYPE_LOG_NEW) {
       const entries = parseNewLog(l.name, l.data);
-      for (const e of entries) result.maxLogSeq = Math.max(result.maxLogSeq, e.seq);
+      for (const e of entries) {
+        result.maxLogSeq = Math.max(result.maxLogSeq, e.seq);
+        result.maxEntrySeq = Math.max(result.maxEntrySeq, e.seq);
+      }
       newEntries.push(...entries);
       if (!bestLogBase || lb.seq2 > bestLogBase.base.seq2) bestLogBase = { data: l.data, base: lb };
     } else if (lb.fileType === FILE_TYPE_LOG_OLD || lb.fileType === FILE_TYPE_LOG_OLD2) {

@@ -21,8 +21,9 @@ const KEY_HIVE_ENTRY = 0x04;
 const VK_COMP_NAME = 0x1;
 /** Data over this size is stored as `db` big data in hives 1.4+ (CM_KEY_VALUE_BIG). */
 export const BIG_DATA_THRESHOLD = 16344;
-const LEAF_MAX = 1024;
-const LEAF_SPLIT = 512;
+// Leaves stay under Windows' own leaf size (about 500 entries fit a 4 KiB page), longer lists become an ri
+const LEAF_MAX = 500;
+const LEAF_SPLIT = 500;
 export const MAX_KEY_NAME = 255;
 export const MAX_VALUE_NAME = 16383;
 
@@ -147,6 +148,21 @@ export class HiveImage {
     }
   }
 
+  /** For `check`: the (nk offset, stored lh hash) pairs of a key's stored lh leaves. */
+  storedHashes(off: number): { off: number; hash: number }[] {
+    if (this.pendingChildren.has(off)) return [];
+    const list = this.keyField(off, 'subList');
+    if (list === NIL || this.keyField(off, 'nSub') === 0) return [];
+    const out: { off: number; hash: number }[] = [];
+    for (const cell of this.listCells(list)) {
+      const { pos } = this.store.cell(cell, 'subkey list');
+      if (this.buf.toString('latin1', pos, pos + 2) !== 'lh') continue;
+      const n = this.buf.readUInt16LE(pos + 2);
+      for (let i = 0; i < n; i++) out.push({ off: this.buf.readUInt32LE(pos + 4 + i * 8), hash: this.buf.readUInt32LE(pos + 8 + i * 8) });
+    }
+    return out;
+  }
+
   /** The list cells of a key's stored subkey list (to free them). */
   private listCells(listOff: number): number[] {
     const cells = [listOff];
@@ -237,13 +253,14 @@ export class HiveImage {
     return this.buf.toString('latin1', c.pos, c.pos + 2) === 'db' && c.len < size;
   }
 
-  /** The raw data bytes of a value (a copy). */
-  vkData(off: number): Buffer {
+  /** The raw data bytes of a value: a copy, or with `copy = false` a view valid until the next edit. */
+  vkData(off: number, copy = true): Buffer {
     const p = this.vk(off);
     const b = this.buf;
     const rawSize = b.readUInt32LE(p + 4);
     const size = rawSize & 0x7fffffff;
     if (rawSize & 0x80000000) return Buffer.from(b.subarray(p + 8, p + 8 + Math.min(size, 4)));
+    const view = (from: number, to: number) => (copy ? Buffer.from(b.subarray(from, to)) : b.subarray(from, to));
     if (size === 0) return Buffer.alloc(0);
     const d = b.readUInt32LE(p + 8);
     if (this.isBig(p)) {
@@ -265,7 +282,7 @@ export class HiveImage {
     }
     const c = this.store.cell(d, 'value data');
     // Windows sometimes declares more data than the cell holds; like hivex, take what the cell has (`check` reports it).
-    return Buffer.from(b.subarray(c.pos, c.pos + Math.min(size, c.len)));
+    return view(c.pos, c.pos + Math.min(size, c.len));
   }
 
   findValue(off: number, name: string): number | undefined {
@@ -591,6 +608,8 @@ export class HiveImage {
   serialize(seq: number, when = new Date()): Buffer {
     this.flushChildren();
     writeCleanBaseBlock(this.store.buf, seq, this.store.binsSize, when);
+    // the first hbin's timestamp backs up the base block's (regf spec, "Hive bin" note 3)
+    this.store.buf.writeBigUInt64LE(toFiletime(when), BASE_BLOCK_SIZE + 20);
     return this.store.image();
   }
 

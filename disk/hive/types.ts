@@ -67,3 +67,36 @@ export interface HiveSaveOptions {
   /** Skip the backup (new files, tests). Default false. */
   noBackup?: boolean;
 }
+
+/** One transaction log replayed in memory at open. */
+export interface ReplayedLog {
+  log: string;
+  format: 'new' | 'old';
+  /** HvLE entries (new format) or 512-byte pages (old format) applied. */
+  entries: number;
+  firstSeq?: number;
+  lastSeq?: number;
+}
+
+export interface HiveSaveResult {
+  path: string;
+  /** `<name>.ce-backup`, made once before the first in-place save (undefined with noBackup or a new file). */
+  backup?: string;
+  /** Logs beside the saved file that were emptied so Windows cannot replay them over our change. */
+  logsCleared: string[];
+}
+
+/** What `Hive` (disk/hive/hive.ts) offers the edit modules, beside `Hive.open(path, opts)`. */
+export interface RegistryHive {
+  readonly root: HiveKey;
+  key(path: string): HiveKey | undefined;
+  /** The key at a path, created with its missing parents. */
+  ensureKey(path: string): HiveKey;
+  /** The primary file was dirty when opened (sequence numbers differ or a bad checksum). */
+  readonly dirty: boolean;
+  /** Logs replayed at open; empty when the hive was clean or accepted dirty. */
+  readonly replayedLog: ReplayedLog[];
+  /** Changed since open or the last save. */
+  readonly modified: boolean;
+  save(opts?: HiveSaveOptions): Promise<HiveSaveResult>;
+}

@@ -16,6 +16,15 @@ const entries: Entry[] = [];
 let nextId = 1;
 let handlersInstalled = false;
 let running: Promise<void> | undefined;
+let exitOnSignal = true;
+
+/**
+ * A long-running host (the job server) that does its own graceful shutdown calls
+ * `setExitOnSignal(false)` and awaits `runAll()` itself; the CLI default exits 128+n after cleanup.
+ */
+export function setExitOnSignal(v: boolean): void {
+  exitOnSignal = v;
+}
 
 export interface CleanupHandle {
   readonly what: string;
@@ -75,7 +84,8 @@ function installHandlers(): void {
       // The first signal cleans up then exits with 128+n; the CLI's own abort handler also sees it.
       running ??= runAll().then((errs) => {
         for (const m of errs) process.stderr.write(`cleanup failed: ${m}\n`);
-        process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+        if (exitOnSignal) process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+        running = undefined;
       });
     });
   }

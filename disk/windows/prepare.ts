@@ -12,6 +12,7 @@ import { planUnjoin } from '../../network/domain/unjoin.js';
 import { applyPlan, type ApplyReport } from './apply.js';
 import { controlSetsToEdit, hiveImplementation } from './hive-access.js';
 import { withWindowsImage, type WindowsImage } from './image.js';
+import { detectFormat } from '../mount/expose.js';
 import { emptyPlan, mergePlans, showValue, whereOf, type Change, type Plan } from './plan.js';
 import { num } from './registry-facts.js';
 
@@ -119,8 +120,14 @@ export async function prepareWindows(
   opts: PrepareOptions,
   ctx: { dryRun: boolean; signal?: AbortSignal; workDir?: string; onStep?: (s: string) => void },
 ): Promise<PrepareResult> {
-  ctx.onStep?.('open');
-  return withWindowsImage(target, { readOnly: ctx.dryRun, workDir: ctx.workDir, signal: ctx.signal }, async (img) => {
+  // Plan on a read-only mount first: a dry run, a refusal (dirty hive, no temp disk…) or a run with
+  // nothing to change never mounts read-write, so the image stays byte-identical (ntfs-3g touches
+  // the volume on every read-write mount). A non-raw image is edited in a temporary raw view that is
+  // written back only on success, so there the read-write session can plan directly.
+  const { format, fixedVhd } = await detectFormat(target);
+  const inPlace = format === 'raw' || fixedVhd;
+  const lib = await hiveImplementation();
+  const plan = async (img: WindowsImage): Promise<[Plan, PrepareResult]> => {
     ctx.onStep?.('plan');
     const { plan, sku } = await buildPlan(img, opts);
     const result: PrepareResult = {
@@ -133,11 +140,21 @@ export async function prepareWindows(
       }),
       warnings: plan.warnings,
       notes: plan.notes,
-      hiveLibrary: await hiveImplementation(),
+      hiveLibrary: lib,
     };
-    if (!ctx.dryRun && plan.changes.length) {
+    return [plan, result];
+  };
+  if (ctx.dryRun || inPlace) {
+    ctx.onStep?.('open');
+    const [p, result] = await withWindowsImage(target, { readOnly: true, workDir: ctx.workDir, signal: ctx.signal }, plan);
+    if (ctx.dryRun || !p.changes.length) return result;
+  }
+  ctx.onStep?.('open');
+  return withWindowsImage(target, { readOnly: false, workDir: ctx.workDir, signal: ctx.signal }, async (img) => {
+    const [p, result] = await plan(img);
+    if (p.changes.length) {
       ctx.onStep?.('apply');
-      result.report = await applyPlan(img, plan, { signal: ctx.signal });
+      result.report = await applyPlan(img, p, { signal: ctx.signal });
     }
     return result;
   });

@@ -82,10 +82,10 @@ export async function planUnjoin(img: WindowsImage, opts: UnjoinOptions): Promis
     if (cur && cur.raw.equals(data)) return;
     plan.changes.push(reg('SECURITY', `Policy\\${name}`, '', 'set-value', cur, cur?.type ?? REG.NONE, data, reason));
   };
-  setDefault('PolPrDmN', lsaString(workgroup), `Primary domain name → workgroup ${workgroup}.`);
-  setDefault('PolPrDmS', Buffer.alloc(0), 'No primary domain SID: a workgroup member.');
-  setDefault('PolDnDDN', Buffer.alloc(0), 'No DNS domain.');
-  setDefault('PolDnTrN', Buffer.alloc(0), 'No forest.');
+  setDefault('PolPrDmN', lsaString(workgroup), `Primary domain name ${m.name ?? '?'} → workgroup ${workgroup}.`);
+  setDefault('PolPrDmS', Buffer.alloc(0), `No primary domain SID (was ${m.domainSid ?? 'empty'}): a workgroup member.`);
+  setDefault('PolDnDDN', Buffer.alloc(0), `No DNS domain (was ${m.dnsDomain ?? 'empty'}).`);
+  setDefault('PolDnTrN', Buffer.alloc(0), `No forest (was ${m.forest ?? 'empty'}).`);
   setDefault('PolDnDmG', Buffer.alloc(16), 'No domain GUID.');
   if (security.key('Policy\\Secrets\\$MACHINE.ACC')) {
     plan.changes.push({

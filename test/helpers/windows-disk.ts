@@ -102,15 +102,6 @@ export async function buildSoftwareHive(path: string, opts: Pick<WindowsDiskOpti
   await copyFile(join(HIVES, 'minimal'), path);
   await chmod(path, 0o644);
   const L: string[] = [];
-  const key = (p: string) => {
-    let cur = '';
-    for (const part of p.split('\\')) {
-      L.push(cur ? `cd \\${cur}` : 'cd \\ ');
-      L.push(`add ${part}`);
-      cur = cur ? `${cur}\\${part}` : part;
-    }
-    L.push(`cd \\${cur}`);
-  };
   const setval = (vals: Array<[string, string]>) => {
     L.push(`setval ${vals.length}`);
     for (const [n, v] of vals) L.push(n, v);
@@ -129,7 +120,6 @@ export async function buildSoftwareHive(path: string, opts: Pick<WindowsDiskOpti
     }
     L.push(`cd \\${cur}`);
   };
-  void key;
   ensure('Microsoft\\Windows NT\\CurrentVersion');
   setval([
     ['ProductName', 'string:Windows 10 Enterprise'],
@@ -395,9 +385,30 @@ export async function loopsUnder(dir: string): Promise<string[]> {
   return out.split('\n').filter((l) => l.includes(dir));
 }
 
-export async function readHiveValue(hive: string, key: string, value: string): Promise<string | undefined> {
-  const r = await execa('hivexget', [hive, key, value], { reject: false });
-  return r.exitCode === 0 ? String(r.stdout) : undefined;
+/** Copy a file out of the disk's Windows volume without mounting (ntfscat on a read-only loop device). */
+export async function extractFromDisk(d: WindowsDisk, winPath: string, out: string): Promise<void> {
+  const dev = await losetup(['-f', '--show', '-r', '-o', String(d.ntfsOffset), '--sizelimit', String(d.ntfsSize), d.path]);
+  try {
+    await sh('sh', ['-c', 'exec ntfscat "$1" "$2" > "$3"', 'sh', dev, winPath.replace(/\\/g, '/'), out]);
+  } finally {
+    await losetup(['-d', dev]);
+  }
 }
 
-export { readFile };
+/** Wait (up to 10 s: ntfs-3g daemons close their device after unmount) until no loop device references dir. */
+export async function waitNoLoops(dir: string): Promise<string[]> {
+  let left: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    left = await loopsUnder(dir);
+    if (!left.length) return left;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return left;
+}
+
+export async function readHiveValue(hive: string, key: string, value: string): Promise<string | undefined> {
+  const r = await execa('hivexget', [hive, key, value], { reject: false });
+  // hivexget prints each MULTI_SZ string on its own line, then an empty one.
+  return r.exitCode === 0 ? String(r.stdout).replace(/\n+$/, '') : undefined;
+}
+

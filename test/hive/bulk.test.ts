@@ -12,6 +12,7 @@ import { compareWithHivex } from '../helpers/hivex.js';
 import { Hive } from '../../disk/hive/hive.js';
 import { exportKeys, checkHive } from '../../disk/hive/export.js';
 import { REG } from '../../disk/hive/types.js';
+import type { KeyImpl } from '../../disk/hive/registry.js';
 import { BASE_BLOCK_SIZE } from '../../disk/hive/base-block.js';
 
 const FIXTURES = join(SHARED, 'fixtures/hives');
@@ -44,6 +45,9 @@ t.test('10,000 keys and values of every type, verified by hivexsh', async (t) =>
       k.setValue('Wert ★', REG.DWORD, i);
     }
   }
+  // more children than one lh leaf takes: written as an ri over lh leaves
+  const wide = root.createKey('Wide');
+  for (let i = 2499; i >= 0; i--) wide.createKey(`w${i}`);
   root.setValue('Big', REG.BINARY, big);
   root.setValue('BigString', REG.SZ, 'x'.repeat(20000));
   const file = join(dir, 'bulk');
@@ -51,7 +55,7 @@ t.test('10,000 keys and values of every type, verified by hivexsh', async (t) =>
 
   const again = await Hive.open(file);
   const keys = exportKeys(again);
-  t.equal(keys.length, 1 + groups + groups * 100, '10,101 keys');
+  t.equal(keys.length, 1 + groups + groups * 100 + 1 + 2500, '12,602 keys');
   t.equal(keys.reduce((n, k) => n + k.values.length, 0), 2 + 2 * groups * 100, 'values');
   t.same(again.key('')!.value('big')!.raw, big, 'big data round trip');
   const rep = checkHive(again);
@@ -65,6 +69,8 @@ t.test('10,000 keys and values of every type, verified by hivexsh', async (t) =>
   t.equal(again.store.sig(dataOff), 'db');
   t.equal(again.store.buf.readUInt16LE(BASE_BLOCK_SIZE + dataOff + 6), Math.ceil(big.length / 16344));
 
+  const wideList = again.keyField((again.key('Wide') as KeyImpl).offset, 'subList');
+  t.equal(again.store.sig(wideList), 'ri', 'a long subkey list is an ri');
   // all keys share the root's sk: its refcount went up by one per key
   const skOff = again.keyField(rootOff, 'sk');
   const refs = again.store.buf.readUInt32LE(again.store.cell(skOff).pos + 12);

@@ -66,6 +66,11 @@ t.test('replay stops at a bad entry hash; a stale log is ignored', async (t) => 
   const h = Hive.fromBuffer(makeDirty(v0, 10, 2), { logData: [{ name: 'LOG1', data: newFormatLog(v0, 10, [hvleEntry(v0, v1, 10), e2]) }] });
   t.equal(h.key('Logged\\One')?.value('Step')?.data, 1, 'only the first entry applied');
   t.equal(h.key('Logged\\Two'), undefined);
+  // a clean primary ignores log entries, even newer ones (and says so)
+  const clean = Hive.fromBuffer(Buffer.from(v0), { logData: [{ name: 'LOG1', data: newFormatLog(v0, 10, [hvleEntry(v0, v1, 10)]) }] });
+  t.notOk(clean.dirty);
+  t.ok(clean.logsAhead);
+  t.equal(clean.key('Logged'), undefined);
   // entries older than the primary's secondary sequence number are not applied
   t.throws(() => Hive.fromBuffer(makeDirty(v0, 20, 1), { logData: [{ name: 'LOG1', data: newFormatLog(v0, 10, [hvleEntry(v0, v1, 10)]) }] }), { code: 'HIVE_DIRTY' });
 });
@@ -73,7 +78,7 @@ t.test('replay stops at a bad entry hash; a stale log is ignored', async (t) => 
 t.test('a bad primary checksum is recovered from the log base block', async (t) => {
   const { v0, v1 } = await states();
   const bad = makeDirty(v0, 10, 1);
-  bad.writeUInt32LE(bad.readUInt32LE(508) ^ 1, 508);
+  bad.writeUInt32LE((bad.readUInt32LE(508) ^ 1) >>> 0, 508);
   t.throws(() => Hive.fromBuffer(Buffer.from(bad)), { code: 'HIVE_BAD_CHECKSUM' });
   const h = Hive.fromBuffer(bad, { logData: [{ name: 'LOG1', data: newFormatLog(v0, 10, [hvleEntry(v0, v1, 10)]) }] });
   t.equal(h.key('Logged\\One')?.value('Step')?.data, 1);
