@@ -85,6 +85,8 @@ export class SmbClient {
   private treeEncrypt = false;
   private generation = 0;
   private reconnecting?: Promise<void>;
+  /** Set when reconnecting gave up: later calls fail fast instead of waiting through the backoff again. */
+  private broken?: unknown;
   private disposed = false;
   readonly port: number;
 
@@ -181,7 +183,12 @@ export class SmbClient {
           status: 503,
           cause: lastErr,
         });
-      })().finally(() => {
+      })()
+        .catch((e) => {
+          this.broken = e;
+          throw e;
+        })
+        .finally(() => {
         this.reconnecting = undefined;
       });
     }
@@ -193,6 +200,7 @@ export class SmbClient {
     const attempts = (this.opts.reconnectAttempts ?? 8) > 0 ? 4 : 1;
     for (let i = 0; ; i++) {
       const gen = this.generation;
+      if (this.broken) throw this.broken;
       try {
         if (this.reconnecting) await this.reconnecting;
         return await fn();

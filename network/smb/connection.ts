@@ -76,6 +76,7 @@ export class Connection {
   private readonly pending = new Map<number, Pending>();
   private readonly waiters: Array<{ charge: number; resolve(): void; reject(e: unknown): void }> = [];
   private closedError?: CeError;
+  private echoes = 0;
   /** Set after NEGOTIATE: multi-credit requests allowed (2.1+ with LARGE_MTU). */
   largeMtu = false;
   session?: SessionState;
@@ -191,8 +192,18 @@ export class Connection {
       this.credits -= w.charge;
       w.resolve();
     }
-    // Nothing in flight can bring more credits: ask for them with an ECHO (1 credit).
+    if (!this.waiters.length) this.echoes = 0;
+    // Nothing in flight can bring more credits: ask for them with an ECHO (1 credit), a few times.
+    if (this.waiters.length && this.pending.size === 0 && !this.closedError && (this.credits < 1 || this.echoes >= 4)) {
+      const err = new CeError('SMB_NO_CREDITS', `The server grants too few credits (${this.credits}) for a request needing ${this.waiters[0]!.charge}.`, {
+        hint: 'Use a smaller --io-size, or raise the server credit limit (Samba "smb2 max credits").',
+        status: 502,
+      });
+      for (const w of this.waiters.splice(0)) w.reject(err);
+      return;
+    }
     if (this.waiters.length && this.pending.size === 0 && this.credits >= 1 && !this.closedError) {
+      this.echoes++;
       this.credits -= 1;
       const messageId = this.nextMessageId++;
       const need = this.waiters[0]!.charge + 64;

@@ -1,7 +1,7 @@
 /**
  * A 1 GiB image (mostly zeros with random runs, so it stays fast) written with `ce smb put`
- * (signing required, --verify), then read back with `smbclient get` and `ce smb get`: both
- * byte-identical (`cmp`).
+ * (signing required, --verify: our own read-back of all 1 GiB), then fetched with `smbclient get`
+ * and compared with `cmp`. (`ce smb get` is covered by smb-cli.test.ts.)
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { startSamba } from '../helpers/samba.js';
 import { tempDir } from '../helpers/tmp.js';
+import { existsSync } from 'node:fs';
 import { runCe } from '../helpers/cli.js';
 
 /** The result document of `ce … --json` after its progress lines. */
@@ -17,7 +18,9 @@ function finalJson<T>(stdout: string): T {
   return JSON.parse(stdout.split('\n').filter((l) => !l.startsWith('{"event":"progress"')).join('\n')) as T;
 }
 
-t.test('1 GiB put → smbclient get + ce smb get → cmp', async (t) => {
+t.test('1 GiB put --verify → smbclient get → cmp', async (t) => {
+  // Memory-backed temp files when available: 2 GiB of disk writes would dominate the test.
+  if (!process.env.CE_TEST_TMP && existsSync('/dev/shm')) process.env.CE_TEST_TMP = '/dev/shm';
   const s = await startSamba(t, { global: { 'server signing': 'mandatory' } });
   const dir = await tempDir(t);
   const local = join(dir, 'image.raw');
@@ -48,10 +51,4 @@ t.test('1 GiB put → smbclient get + ce smb get → cmp', async (t) => {
   const g = await s.smbclient('share', `get image.raw ${viaSmbclient}`);
   t.equal(g.exitCode, 0, g.stderr);
   t.equal((await execa('cmp', [local, viaSmbclient], { reject: false })).exitCode, 0, 'smbclient get: byte-identical');
-
-  const viaCe = join(dir, 'ce.raw');
-  const get = await runCe(['smb', 'get', s.url('share', 'image.raw'), viaCe, '--json'], { env });
-  t.equal(get.exitCode, 0, get.stderr);
-  t.equal(finalJson<{ size: number }>(get.stdout).size, GiB);
-  t.equal((await execa('cmp', [local, viaCe], { reject: false })).exitCode, 0, 'ce smb get: byte-identical');
 });

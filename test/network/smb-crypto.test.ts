@@ -132,6 +132,16 @@ t.test('SP800-108 KDF and SMB 3.x key schedule', async (t) => {
   t.not(k311.signingKey.toString('hex'), k.toString('hex'), '3.1.1 keys depend on the pre-auth hash');
 });
 
+t.test('SMB 3.0 KDF + AES-CMAC signature of a captured SESSION_SETUP response (cross-implementation vector)', async (t) => {
+  // Session key, message (signature field zeroed) and signature as published in the go-smb test suite.
+  const sessionKey = hex('726d4c454e63516446695457664e5042');
+  const msg = hex(
+    'fe534d42400001000000000001007f00090000000000000003000000000000000000000000000000020000007bfba3f4000000000000000000000000000000000900000048000900a1073005a0030a0100',
+  );
+  const signer = createSigner(Dialect.SMB3_0, undefined, smb30Keys(sessionKey).signingKey);
+  t.equal(signer.sign([msg], 3n, true, false).toString('hex'), '041393e756a048c9092c4e52dc703719');
+});
+
 t.test('signers: GMAC nonce carries the direction bit; CMAC/HMAC are direction-free', async (t) => {
   const key = Buffer.alloc(16, 3);
   const msg = Buffer.alloc(100, 9);

@@ -79,3 +79,20 @@ t.test('encryption asked on an SMB 2.1 server: SMB_ENCRYPTION_UNSUPPORTED', asyn
   const s = await startSamba(t, { global: { 'server max protocol': 'SMB2_10' } });
   await t.rejects(connectSmb(s.url('share'), { credential: { user: s.user, password: s.password }, encrypt: true }), { code: 'SMB_ENCRYPTION_UNSUPPORTED' });
 });
+
+t.test('server granting few credits: smaller I/O works, an impossible one is a typed error (no hang)', async (t) => {
+  const s = await startSamba(t, { global: { 'smb2 max credits': '64' } });
+  const cred = { credential: { user: s.user, password: s.password } };
+  const data = randomBytes(3 * 1024 * 1024);
+  const ok = await openWrite(s.url('share', 'ok.bin'), { ...cred, ioSize: 1024 * 1024 });
+  await ok.pwrite(data, 0);
+  await ok.commit();
+  t.ok((await readFile(join(s.sharePath('share'), 'ok.bin'))).equals(data));
+  const big = await openWrite(s.url('share', 'big.bin'), { ...cred, ioSize: 8 * 1024 * 1024 });
+  const err = await big
+    .pwrite(Buffer.alloc(8 * 1024 * 1024, 1), 0)
+    .then(() => big.commit())
+    .catch((e) => e);
+  await big.close();
+  t.equal(err.code, 'SMB_NO_CREDITS');
+});
