@@ -77,6 +77,13 @@ export class CellStore {
     return { pos: BASE_BLOCK_SIZE + off + 4, len: len - 4 };
   }
 
+  /** Like cell(), and the cell must hold at least `minLen` data bytes (so fixed fields can be read). */
+  cellAtLeast(off: number, minLen: number, what: string): { pos: number; len: number } {
+    const c = this.cell(off, what);
+    if (c.len < minLen) throw hiveError('HIVE_BAD_CELL', `The ${what} at 0x${off.toString(16)} is too small (${c.len} bytes).`, { offset: off, what });
+    return c;
+  }
+
   isAllocated(off: number): boolean {
     if (off === NIL || off % 8 !== 0 || off < HBIN_HEADER || off + 8 > this.binsSize) return false;
     return this.buf.readInt32LE(BASE_BLOCK_SIZE + off) < 0;

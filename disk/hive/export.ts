@@ -163,7 +163,7 @@ export function checkHive(h: HiveImage): CheckReport {
     });
     // a security cell must count at least the keys that use it, or Windows may free it while in use
     for (const [sk, n] of skRefs) {
-      const refs = h.store.buf.readUInt32LE(h.store.cell(sk).pos + 12);
+      const refs = h.store.buf.readUInt32LE(h.store.cellAtLeast(sk, 20, 'security').pos + 12);
       if (refs < n) rep.warnings.push({ code: 'HIVE_SK_REFCOUNT', message: `Security cell 0x${sk.toString(16)} counts ${refs} references, ${n} keys use it.` });
     }
   } catch (e) {

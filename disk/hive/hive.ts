@@ -22,6 +22,7 @@ import { hiveError } from './errors.js';
 import { parseBaseBlock } from './base-block.js';
 import { replayLogs, type ReplayResult } from './log-replay.js';
 import { HiveImage } from './registry.js';
+import { createEmptyHive } from './new-hive.js';
 import type { HiveKey, HiveOpenOptions, HiveSaveOptions, HiveSaveResult, RegistryHive, ReplayedLog } from './types.js';
 import { REG } from './types.js';
 
@@ -108,6 +109,11 @@ export class Hive extends HiveImage implements RegistryHive {
     const h = new Hive(image, opts, dirty, replayed, maxSeq, acceptedDirty);
     h.logsAhead = !dirty && replay !== undefined && replay.maxEntrySeq >= 0 && replay.maxEntrySeq >= bb.seq2;
     return h;
+  }
+
+  /** A new empty hive (root `rootName`, regf 1.`minor`), in memory until `save({ path })`. */
+  static create(opts: { rootName?: string; minor?: number } = {}): Hive {
+    return Hive.fromBuffer(createEmptyHive(opts.rootName, opts.minor ?? 5), { name: 'new hive' });
   }
 
   /** Open a hive file; logs default to `<path>.LOG1`/`.LOG2`/`.LOG` when present. */

@@ -106,6 +106,8 @@ function finishBase(img: Buffer, seq: number, binsSize: number): void {
  */
 export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
   const pb = tryBase(primary);
+  // New bins can only come from log pages: bound the size a log may claim (no 4 GiB allocation from a bad log).
+  const maxBins = Math.min(0x7ffff000, Math.max(0, primary.length - BASE_BLOCK_SIZE) + logs.reduce((n, l) => n + l.data.length, 0));
   const result: ReplayResult = { applied: [], maxLogSeq: 0, maxEntrySeq: -1 };
   const newEntries: LogEntry[] = [];
   const oldLogs: { name: string; data: Buffer; base: BaseBlock }[] = [];
@@ -160,6 +162,7 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
       if (e.seq < startSeq) continue;
       if (expected !== undefined && e.seq < expected) continue; // same sequence number in both logs: first wins
       if (expected !== undefined && e.seq !== expected) break;
+      if (e.binsSize > maxBins) break;
       img = setImageSize(img, e.binsSize);
       for (const p of e.pages) p.data.copy(img, BASE_BLOCK_SIZE + p.offset);
       binsSize = e.binsSize;
@@ -183,7 +186,7 @@ export function replayLogs(primary: Buffer, logs: LogInput[]): ReplayResult {
     if (primaryStamp !== undefined && l.base.lastWritten !== primaryStamp) continue;
     if (l.data.toString('latin1', 512, 516) !== 'DIRT') continue;
     const bins = l.base.binsSize;
-    if (bins === 0 || bins % 4096 !== 0) continue;
+    if (bins === 0 || bins % 4096 !== 0 || bins > maxBins) continue;
     const bits = bins / 512;
     const bitmapBytes = Math.ceil(bits / 8);
     if (516 + bitmapBytes > l.data.length) continue;

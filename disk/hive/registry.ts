@@ -264,7 +264,7 @@ export class HiveImage {
     if (size === 0) return Buffer.alloc(0);
     const d = b.readUInt32LE(p + 8);
     if (this.isBig(p)) {
-      const db = this.store.cell(d, 'big data');
+      const db = this.store.cellAtLeast(d, 8, 'big data');
       const nseg = b.readUInt16LE(db.pos + 2);
       const segList = b.readUInt32LE(db.pos + 4);
       const sl = this.store.cell(segList, 'big data segment list');
@@ -311,7 +311,7 @@ export class HiveImage {
     const d = b.readUInt32LE(vkPos + 8);
     if (!this.store.isAllocated(d)) return;
     if (this.isBig(vkPos)) {
-      const db = this.store.cell(d);
+      const db = this.store.cellAtLeast(d, 8, 'big data');
       const nseg = b.readUInt16LE(db.pos + 2);
       const segList = b.readUInt32LE(db.pos + 4);
       if (this.store.isAllocated(segList)) {
@@ -474,7 +474,7 @@ export class HiveImage {
     b.writeUInt16LE(nameBytes.length, p + NK.nameLen);
     nameBytes.copy(b, p + NK.name);
     if (sk !== NIL && this.store.isAllocated(sk)) {
-      const s = this.store.cell(sk, 'security');
+      const s = this.store.cellAtLeast(sk, 20, 'security');
       if (b.toString('latin1', s.pos, s.pos + 2) === 'sk') b.writeUInt32LE(b.readUInt32LE(s.pos + 12) + 1, s.pos + 12);
     }
     children.splice(-(at + 1), 0, { off, up });
@@ -491,9 +491,8 @@ export class HiveImage {
     if (target === undefined) return false;
     this.assertWritable();
     const children = this.editChildren(parentOff);
-    const i = children.findIndex((c) => c.off === target);
-    children.splice(i, 1);
-    this.freeSubtree(target);
+    this.freeSubtree(target); // throws before freeing anything if the subtree is damaged
+    children.splice(children.findIndex((c) => c.off === target), 1);
     this.setKeyField(parentOff, 'nSub', children.length);
     let maxName = 0;
     let maxCls = 0;
@@ -512,7 +511,7 @@ export class HiveImage {
     if (!this.store.isAllocated(sk)) return;
     const s = this.store.cell(sk, 'security');
     const b = this.buf;
-    if (b.toString('latin1', s.pos, s.pos + 2) !== 'sk') return;
+    if (s.len < 20 || b.toString('latin1', s.pos, s.pos + 2) !== 'sk') return;
     const refs = b.readUInt32LE(s.pos + 12);
     if (refs > 1) {
       b.writeUInt32LE(refs - 1, s.pos + 12);
@@ -522,22 +521,28 @@ export class HiveImage {
     const flink = b.readUInt32LE(s.pos + 4);
     const blink = b.readUInt32LE(s.pos + 8);
     if (flink !== sk && this.store.isAllocated(flink) && this.store.isAllocated(blink)) {
-      b.writeUInt32LE(flink, this.store.cell(blink).pos + 4);
-      b.writeUInt32LE(blink, this.store.cell(flink).pos + 8);
+      b.writeUInt32LE(flink, this.store.cellAtLeast(blink, 20, 'security').pos + 4);
+      b.writeUInt32LE(blink, this.store.cellAtLeast(flink, 20, 'security').pos + 8);
       this.store.free(sk);
     }
   }
 
   /** Free a key, its values, class name, security reference and all keys below it. */
   private freeSubtree(top: number): void {
+    // first read the whole subtree (loops, bad cells throw here, before anything is freed)
     const stack = [top];
     const seen = new Set<number>();
+    const order: { off: number; children: number[] }[] = [];
     while (stack.length) {
       const off = stack.pop()!;
       if (seen.has(off)) throw hiveError('HIVE_CYCLE', `The key at 0x${off.toString(16)} is its own descendant.`, { offset: off });
       seen.add(off);
       const children = this.childOffsets(off);
+      for (const v of this.valueOffsets(off)) this.vk(v);
       stack.push(...children);
+      order.push({ off, children });
+    }
+    for (const { off, children } of order) {
       const pending = this.pendingChildren.get(off);
       this.pendingChildren.delete(off);
       if (!pending) {

@@ -19,19 +19,23 @@ function upcaseTable(): Uint16Array {
 }
 
 export function upcaseName(name: string): string {
-  const t = upcaseTable();
   let ascii = true;
-  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) >= 0x61) { ascii = false; break; }
-  if (ascii) return name;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) >= 0x80) { ascii = false; break; }
+  // ASCII: JavaScript maps exactly a-z, and the 64K table is not built at all
+  if (ascii) return name.toUpperCase();
+  const t = upcaseTable();
   let out = '';
   for (let i = 0; i < name.length; i++) out += String.fromCharCode(t[name.charCodeAt(i)]!);
   return out;
 }
 
 export function lhHash(name: string): number {
-  const t = upcaseTable();
   let h = 0;
-  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 37) + t[name.charCodeAt(i)]!) >>> 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const u = c < 0x80 ? (c >= 0x61 && c <= 0x7a ? c - 32 : c) : upcaseTable()[c]!;
+    h = (Math.imul(h, 37) + u) >>> 0;
+  }
   return h >>> 0;
 }
 

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
       const o = await execa(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', join(dir, `ours${r}.out`)], { cwd: ROOT });
       const res = JSON.parse(String(o.stdout).trim().split('\n').pop()!) as { ms: number; rssMiB: number; values: number };
       const t0 = performance.now();
-      const hv = await execa('/usr/bin/time', ['-f', '%M', 'hivexsh', '-w', '-f', script, SYSTEM], { reject: false, stdout: 'ignore' });
+      const hv = await execa('/usr/bin/time', ['-f', '%M', 'hivexsh', '-w', SYSTEM], { reject: false, stdout: 'ignore', inputFile: script });
       const hivexMs = performance.now() - t0;
       if (hv.exitCode !== 0) throw new Error(`hivexsh failed: ${String(hv.stderr).slice(-500)}`);
       const hivexRss = Number(String(hv.stderr).trim().split('\n').pop()) / 1024;

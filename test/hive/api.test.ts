@@ -15,6 +15,9 @@ import { lhHash, upcaseName } from '../../disk/hive/upcase.js';
 import { replayLogs } from '../../disk/hive/log-replay.js';
 import { hvleEntry, newFormatLog, makeDirty } from '../helpers/hive-log.js';
 import { CeError } from '../../core/errors.js';
+import { tempDir } from '../helpers/tmp.js';
+import { compareWithHivex } from '../helpers/hivex.js';
+import { exportKeys, checkHive } from '../../disk/hive/export.js';
 
 const FIXTURES = join(SHARED, 'fixtures/hives');
 
@@ -32,6 +35,23 @@ t.test('control sets from Select', async (t) => {
   t.throws(() => currentControlSet(h), { code: 'HIVE_NO_CONTROL_SET' });
   const sam = await Hive.open(join(FIXTURES, 'SAM'));
   t.throws(() => currentControlSet(sam), { code: 'HIVE_NO_CONTROL_SET' });
+});
+
+t.test('a hive created from nothing is read by hivexsh', async (t) => {
+  const dir = await tempDir(t);
+  const h = Hive.create({ rootName: 'CE-NEW' });
+  t.ok(checkHive(h).ok);
+  t.equal(h.root.name, 'CE-NEW');
+  h.ensureKey('Policy\\PolPrDmN').setValue('', REG.BINARY, Buffer.from('0c000e0010000000', 'hex'));
+  h.ensureKey('Select').setValue('Current', REG.DWORD, 1);
+  h.ensureKey('ControlSet001\\Services');
+  const file = join(dir, 'NEW');
+  await t.rejects(Hive.create().save(), { code: 'HIVE_NO_PATH' });
+  await h.save({ path: file });
+  const again = await Hive.open(file);
+  t.same(checkHive(again).warnings, []);
+  t.equal(currentControlSet(again), 'ControlSet001');
+  t.equal((await compareWithHivex(file, exportKeys(again))).diff, undefined);
 });
 
 t.test('value codecs', async (t) => {

@@ -30,6 +30,9 @@ function exercise(buf: Buffer): string {
     const k = h.root.createKey('Fuzz\\Key');
     k.setValue('v', REG.SZ, 'x');
     h.root.deleteKey('Fuzz');
+    const first = h.root.subkeys()[0];
+    if (first) h.root.deleteKey(first.name);
+    h.root.values()[0]?.name.length;
     Hive.fromBuffer(Buffer.from(h.toBuffer()), { acceptDirty: true });
     return 'ok';
   } catch (e) {

@@ -75,6 +75,16 @@ t.test('replay stops at a bad entry hash; a stale log is ignored', async (t) => 
   t.throws(() => Hive.fromBuffer(makeDirty(v0, 20, 1), { logData: [{ name: 'LOG1', data: newFormatLog(v0, 10, [hvleEntry(v0, v1, 10)]) }] }), { code: 'HIVE_DIRTY' });
 });
 
+t.test('a log claiming a huge hive is not believed', async (t) => {
+  const { v0, v1 } = await states();
+  const e = hvleEntry(v0, v1, 10);
+  e.writeUInt32LE(0xfffff000, 16); // hive bins size: almost 4 GiB
+  const { marvin32 } = await import('../../disk/hive/marvin32.js');
+  e.writeBigUInt64LE(marvin32(e.subarray(40)), 24);
+  e.writeBigUInt64LE(marvin32(e.subarray(0, 32)), 32);
+  t.throws(() => Hive.fromBuffer(makeDirty(v0, 10, 1), { logData: [{ name: 'LOG1', data: newFormatLog(v0, 10, [e]) }] }), { code: 'HIVE_DIRTY' });
+});
+
 t.test('a bad primary checksum is recovered from the log base block', async (t) => {
   const { v0, v1 } = await states();
   const bad = makeDirty(v0, 10, 1);

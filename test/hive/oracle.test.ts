@@ -25,6 +25,11 @@ for (const name of ['minimal', 'special', 'SAM', 'SECURITY', 'SYSTEM_2']) {
     t.equal(cmp.skipped.length, 0, 'every key reachable by hivexsh cd');
     t.equal(cmp.keys, out.keys.length);
     t.comment(`${name}: ${cmp.keys} keys, ${cmp.values} values compared`);
+    if (name === 'SYSTEM_2') {
+      // class names (hivexsh does not show them): the LSA boot-key parts are 8 hex digits each
+      const lsa = ['JD', 'Skew1', 'GBG', 'Data'].map((n) => out.keys.find((k) => k.path === `ControlSet001\\Control\\Lsa\\${n}`)?.className);
+      t.ok(lsa.every((c) => /^[0-9a-f]{8}$/.test(c ?? '')), `class names ${lsa.join(' ')}`);
+    }
   });
 }
 
