@@ -104,10 +104,7 @@ export function validateFullPrepareOptions(o: FullPrepareOptions): { prepare: Pr
   }
   if (fb.memoryMiB !== undefined && !(Number.isInteger(fb.memoryMiB) && fb.memoryMiB >= 1024 && fb.memoryMiB <= 65536)) throw bad('firstBoot.memoryMiB must be 1024..65536.');
   if (fb.cpus !== undefined && !(Number.isInteger(fb.cpus) && fb.cpus >= 1 && fb.cpus <= 16)) throw bad('firstBoot.cpus must be 1..16.');
-  // The service's rule and windows.md §3.4: an online unjoin must not reach a DC.
-  if (prepare.domainUnjoin === 'firstBoot' && prepare.networkIsolation === false) {
-    throw new CeError('VDA_OPTION_CONFLICT', 'domainUnjoin "firstBoot" needs the isolated boot; networkIsolation is false.', { status: 400, hint: 'Keep networkIsolation (default) or unjoin offline.' });
-  }
+  // domainUnjoin "firstBoot" without isolation is refused by network/domain (DOMAIN_UNJOIN_NEEDS_ISOLATION) at planning.
   const cs = vda.componentSource as Record<string, unknown> | undefined;
   if (cs !== undefined) {
     const okLocal = cs.kind === 'local' && typeof cs.path === 'string' && cs.path.length > 0;

@@ -25,6 +25,6 @@ t.test('the prepare job is the vda one and validates the component rules', async
   const job = jobTypes.find((j) => j.type === 'prepare')!;
   t.ok(job);
   t.throws(() => job.validate!({ source: { kind: 'file', path: '/x' }, vda: { components: { xdReconfigure: [{ parameterName: 'controllers', parameterValue: 'a.example.com' }, { parameterName: 'site_guid', parameterValue: '{a1b2c3d4-0000-1111-2222-333344445555}' }] } } }), { code: 'VDA_OPTION_CONFLICT' });
-  t.throws(() => job.validate!({ source: { kind: 'file', path: '/x' }, prepare: { domainUnjoin: 'firstBoot', networkIsolation: false } }), { code: 'VDA_OPTION_CONFLICT' });
+  t.throws(() => job.validate!({ source: { kind: 'file', path: '/x' }, prepare: { platform: 'mars' } }), { code: 'PREPARE_BAD_OPTIONS' });
   t.doesNotThrow(() => job.validate!({ source: { kind: 'file', path: '/x' }, vda: { components: { installPvs: '2203.0.4000' }, firstBoot: { timeoutSeconds: 1800 } } }));
 });
