@@ -176,7 +176,7 @@ t.test('prepare with VDA components on a synthetic Windows disk', { skip }, asyn
 });
 
 t.test('PVS: CVhdFilter disabled and removed from class filters; MISA already installed is a no-op', { skip }, async (t) => {
-  const disk = await buildWindowsDisk(t, { scheme: 'gpt', citrix: { vda: '2203.0.4000', mcsio: true, misa: true } });
+  const disk = await buildWindowsDisk(t, { scheme: 'gpt', joined: true, citrix: { vda: '2203.0.4000', mcsio: true, misa: true } });
   const DISK_CLASS = 'ControlSet001\\Control\\Class\\{4d36e967-e325-11ce-bfc1-08002be10318}';
   const VOL_CLASS = 'ControlSet001\\Control\\Class\\{71a27cdd-812a-11d0-bec7-08002be2092f}';
   await withWindowsImage(disk.path, {}, async (img) => {
@@ -199,4 +199,10 @@ t.test('PVS: CVhdFilter disabled and removed from class filters; MISA already in
   const r3 = await prepareImage(disk.path, { prepare: { pagefile: false, disableFastStartup: false }, vda: { components: { provisioningType: 'Mcs', installMisa: true } } }, { dryRun: true });
   t.same(r3.vda.firstBoot.scripts, [], 'MISA already installed: no script');
   t.ok(r3.notes.some((n) => /already installed/.test(n)));
+  // network/domain's online unjoin (a stage-script change of the shared plan) runs in the same runner.
+  const r4 = await prepareImage(disk.path, { prepare: { pagefile: false, disableFastStartup: false, domainUnjoin: 'firstBoot' }, vda: { components: { uninstallMisa: true } } }, { dryRun: true });
+  t.same(r4.vda.firstBoot.scripts.map((s) => s.file.split('/').pop()), ['3000-0001-unjoin-domain.bat', '3500-0002-misa-uninstall.bat', '9999-0003-shutdown.bat']);
+  t.match(r4.vda.firstBoot.scripts[0]!.content!, /Remove-Computer -WorkgroupName "WORKGROUP" -Force\r\n/);
+  t.ok(r4.changes.some((c) => /CitrixCEFirstboot\\Start$/.test(String(c.where))), 'service entry planned');
+  t.equal(r4.vda.firstBoot.state, 'planned');
 });
