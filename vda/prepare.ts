@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CeError } from '../core/errors.js';
+import { CeError, throwIfCancelled } from '../core/errors.js';
 import { applyPlan, type ApplyReport } from '../disk/windows/apply.js';
 import { withWindowsImage, type WindowsImage } from '../disk/windows/image.js';
 import { buildPlan, validatePrepareOptions, type PrepareOptions } from '../disk/windows/prepare.js';
@@ -196,6 +196,7 @@ async function prepareWithSource(target: string, v: Validated, source: Component
   result.vda.firstBoot.cleanup = { removed: fin.removed, report: fin.report };
   result.vda.firstBoot.state = 'ran';
   if (bootError) throw bootError;
+  throwIfCancelled(ctx.signal);
   for (const s of fin.results.scripts) {
     if (s.status !== 'ok' && s.status !== 'unchanged') result.warnings.push(`first-boot script ${s.script}: ${s.status}${s.message ? ` (${s.message})` : ''}`);
   }
