@@ -73,7 +73,8 @@ export interface FullPrepareResult {
   report?: ApplyReport;
   hiveLibrary: string;
   vda: {
-    detected: DetectedComponents;
+    /** Absent when the job asks nothing of the Citrix components (SOFTWARE is then not even opened). */
+    detected?: DetectedComponents;
     installers: Array<{ component: ComponentId; file: string; size?: number }>;
     staged?: StagedFile[];
     firstBoot: FirstBootReport;
@@ -215,7 +216,9 @@ type Validated = ReturnType<typeof validateFullPrepareOptions>;
 /** Everything a prepare would do on this image: registry plan, first-boot scripts, installers (checked in the source). */
 async function planAll(img: WindowsImage, target: string, v: Validated, source: ComponentSource | undefined, manifest: Manifest | undefined, dryRun: boolean): Promise<{ out: FullPrepareResult; merged: Plan; planned: PlannedScript[] }> {
   const { plan: wplan, sku } = await buildPlan(img, v.prepare);
-  const vp = await planVda(img, v.components, manifest);
+  const c = v.components;
+  const wantsVda = Boolean(c.reconfigure || c.misa || c.mcsio || c.pvsVersion || c.provisioningType);
+  const vp = wantsVda ? await planVda(img, c, manifest) : { plan: { changes: [], notes: [], warnings: [] } as Plan, detected: undefined, installers: [], scripts: [] };
   // Every installer a script needs must be in the source before anything is written.
   let installers: FullPrepareResult['vda']['installers'] = vp.installers;
   if (vp.installers.length) {

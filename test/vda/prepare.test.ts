@@ -85,8 +85,8 @@ t.test('prepare with VDA components on a synthetic Windows disk', { skip }, asyn
     t.same(r.vda.firstBoot.scripts.map((s) => s.file.split('/').pop()), ['3500-0001-misa-install.bat', '4000-0002-vda-reconfigure.bat', '9999-0003-shutdown.bat']);
     t.match(r.vda.firstBoot.scripts[1]!.content!, /'\/controllers', 'cc1\.corp\.example\.com cc2\.corp\.example\.com', '\/portnumber', '443'/);
     t.same(r.vda.installers, [{ component: 'misa', file: 'MachineIdentityServiceAgent_x64.msi', size: misa.length }]);
-    t.ok(r.vda.detected.vda.installed);
-    t.notOk(r.vda.detected.misa.installed);
+    t.ok(r.vda.detected?.vda.installed);
+    t.notOk(r.vda.detected?.misa.installed);
     t.ok(r.notes.some((n) => /Precedence/.test(n)), 'policy precedence explained');
     t.ok(r.notes.some((n) => /portnumber 443 .*unverified/.test(n)));
   });
