@@ -102,6 +102,7 @@ export const prepareVdaJob = defineJobType<PrepareVdaJobOptions, FullPrepareResu
       signal: ctx.signal,
       workDir: ctx.workDir,
       onStep: (s) => ctx.step(s),
+      onProgress: (p) => ctx.progress(p),
       log: ctx.log,
     });
   },

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { ProgressMeter, type Progress } from '../core/progress.js';
 import { CeError, throwIfCancelled } from '../core/errors.js';
 import { applyPlan, type ApplyReport } from '../disk/windows/apply.js';
 import { withWindowsImage, type WindowsImage } from '../disk/windows/image.js';
@@ -86,6 +87,8 @@ export interface PrepareContext {
   signal?: AbortSignal;
   workDir?: string;
   onStep?(s: string): void;
+  /** Bytes of installers staged so far (the long part before the boot). */
+  onProgress?(p: Progress): void;
   log?: Logger;
   /** Default: the local QEMU/KVM driver. */
   bootDriver?: BootDriver;
@@ -157,7 +160,11 @@ async function prepareWithSource(target: string, v: Validated, source: Component
     if (merged.changes.length) out.report = await applyPlan(img, merged, { signal: ctx.signal });
     if (planned.length) {
       ctx.onStep?.('stage');
-      if (out.vda.installers.length) out.vda.staged = await stageComponents(source!, out.vda.installers, manifest!, img.root, { signal: ctx.signal });
+      if (out.vda.installers.length) {
+        const meter = new ProgressMeter((p) => ctx.onProgress?.(p), out.vda.installers.reduce((n, i) => n + (i.size ?? 0), 0), 'stage');
+        out.vda.staged = await stageComponents(source!, out.vda.installers, manifest!, img.root, { signal: ctx.signal, onBytes: (n) => meter.add(n) });
+        meter.flush();
+      }
       await writeRunner(img.root, planned);
       out.vda.firstBoot.state = 'staged';
       bootDisk = { path: target, format: bootFormat(img), partitionTable: img.table.kind === 'gpt' ? 'gpt' : 'mbr' };
