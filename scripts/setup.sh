@@ -29,7 +29,8 @@ PACKAGES=(
 )
 # Packages for the later parts (first-boot runner, boot driver, CE image build). Installed for test and ci.
 if [ "$FOR" != "start" ]; then
-  PACKAGES+=(packer systemd qemu-system-x86 ovmf gcc-mingw-w64-x86-64 busybox-static)
+  # linux-image-amd64: the kernel and AHCI modules of the tiny guest in test/vda/boot.test.ts
+  PACKAGES+=(packer systemd qemu-system-x86 ovmf gcc-mingw-w64-x86-64 busybox-static linux-image-amd64)
   PACKAGES+=(debootstrap)  # a real Debian 12 root for the CE image provisioning test (test/packer)
 fi
 

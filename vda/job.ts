@@ -32,10 +32,29 @@ export const vdaOptionsSchema = {
       },
     },
     componentSource: {
-      type: 'object',
-      required: ['kind', 'path'],
-      additionalProperties: false,
-      properties: { kind: { const: 'local' }, path: { type: 'string', minLength: 1 } },
+      oneOf: [
+        {
+          type: 'object',
+          required: ['kind', 'path'],
+          additionalProperties: false,
+          properties: { kind: { const: 'local' }, path: { type: 'string', minLength: 1 } },
+        },
+        {
+          type: 'object',
+          required: ['kind', 'url'],
+          additionalProperties: false,
+          properties: {
+            kind: { const: 'smb' },
+            url: { type: 'string', pattern: '^smb://' },
+            credential: {
+              type: 'object',
+              required: ['user', 'password'],
+              additionalProperties: false,
+              properties: { user: { type: 'string' }, password: { type: 'string' }, domain: { type: 'string' } },
+            },
+          },
+        },
+      ],
     },
     firstBoot: {
       type: 'object',
@@ -83,6 +102,7 @@ export const prepareVdaJob = defineJobType<PrepareVdaJobOptions, FullPrepareResu
       signal: ctx.signal,
       workDir: ctx.workDir,
       onStep: (s) => ctx.step(s),
+      onProgress: (p) => ctx.progress(p),
       log: ctx.log,
     });
   },

@@ -6,8 +6,12 @@
  * every first-boot script. With `firstBoot.mode: 'stage'` the runner is left on the image for a
  * platform boot (the cloud driver); `finishFirstBoot` then collects and cleans up.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CeError } from '../core/errors.js';
+import { ProgressMeter, type Progress } from '../core/progress.js';
+import { CeError, throwIfCancelled } from '../core/errors.js';
 import { applyPlan, type ApplyReport } from '../disk/windows/apply.js';
 import { withWindowsImage, type WindowsImage } from '../disk/windows/image.js';
 import { buildPlan, validatePrepareOptions, type PrepareOptions } from '../disk/windows/prepare.js';
@@ -16,6 +20,7 @@ import { mergePlans, type Plan, type StageScriptChange } from '../disk/windows/p
 import type { SkuResolution } from '../pagefile/sku.js';
 import { validateComponentOptions, type ComponentOptions } from './options.js';
 import { planVda } from './plan.js';
+import { SmbComponentSource } from './staging-smb.js';
 import { checkComponentSource, LocalComponentSource, readManifest, stageComponents, type ComponentSource, type Manifest, type StagedFile } from './staging.js';
 import { shutdownScript } from './firstboot/scripts.js';
 import { fromStageChange, planScripts, toStageChange, writeRunner, type PlannedScript } from './firstboot/runner.js';
@@ -41,8 +46,8 @@ export interface FirstBootOptions {
 
 export interface VdaPrepareOptions {
   components?: ComponentOptions;
-  /** Where the installers come from (a directory on the CE; an SMB source uses the same interface). */
-  componentSource?: { kind: 'local'; path: string };
+  /** Where the installers come from: a directory on the CE, or an SMB share (credential in memory only). */
+  componentSource?: { kind: 'local'; path: string } | { kind: 'smb'; url: string; credential?: { user: string; password: string; domain?: string } };
   firstBoot?: FirstBootOptions;
 }
 
@@ -69,7 +74,8 @@ export interface FullPrepareResult {
   report?: ApplyReport;
   hiveLibrary: string;
   vda: {
-    detected: DetectedComponents;
+    /** Absent when the job asks nothing of the Citrix components (SOFTWARE is then not even opened). */
+    detected?: DetectedComponents;
     installers: Array<{ component: ComponentId; file: string; size?: number }>;
     staged?: StagedFile[];
     firstBoot: FirstBootReport;
@@ -81,6 +87,8 @@ export interface PrepareContext {
   signal?: AbortSignal;
   workDir?: string;
   onStep?(s: string): void;
+  /** Bytes of installers staged so far (the long part before the boot). */
+  onProgress?(p: Progress): void;
   log?: Logger;
   /** Default: the local QEMU/KVM driver. */
   bootDriver?: BootDriver;
@@ -100,12 +108,12 @@ export function validateFullPrepareOptions(o: FullPrepareOptions): { prepare: Pr
   }
   if (fb.memoryMiB !== undefined && !(Number.isInteger(fb.memoryMiB) && fb.memoryMiB >= 1024 && fb.memoryMiB <= 65536)) throw bad('firstBoot.memoryMiB must be 1024..65536.');
   if (fb.cpus !== undefined && !(Number.isInteger(fb.cpus) && fb.cpus >= 1 && fb.cpus <= 16)) throw bad('firstBoot.cpus must be 1..16.');
-  // The service's rule and windows.md §3.4: an online unjoin must not reach a DC.
-  if (prepare.domainUnjoin === 'firstBoot' && prepare.networkIsolation === false) {
-    throw new CeError('VDA_OPTION_CONFLICT', 'domainUnjoin "firstBoot" needs the isolated boot; networkIsolation is false.', { status: 400, hint: 'Keep networkIsolation (default) or unjoin offline.' });
-  }
-  if (vda.componentSource !== undefined && (vda.componentSource.kind !== 'local' || typeof vda.componentSource.path !== 'string' || !vda.componentSource.path)) {
-    throw bad('componentSource must be {"kind": "local", "path": "<directory>"}.');
+  // domainUnjoin "firstBoot" without isolation is refused by network/domain (DOMAIN_UNJOIN_NEEDS_ISOLATION) at planning.
+  const cs = vda.componentSource as Record<string, unknown> | undefined;
+  if (cs !== undefined) {
+    const okLocal = cs.kind === 'local' && typeof cs.path === 'string' && cs.path.length > 0;
+    const okSmb = cs.kind === 'smb' && typeof cs.url === 'string' && /^smb:\/\//i.test(cs.url);
+    if (!okLocal && !okSmb) throw bad('componentSource must be {"kind": "local", "path": "<directory>"} or {"kind": "smb", "url": "smb://server/share/dir"}.');
   }
   return { prepare, components, vda };
 }
@@ -124,9 +132,18 @@ function bootFormat(img: WindowsImage): BootDisk['format'] {
 
 export async function prepareImage(target: string, options: FullPrepareOptions, ctx: PrepareContext): Promise<FullPrepareResult> {
   const v = validateFullPrepareOptions(options);
-  const fbOpts = v.vda.firstBoot ?? {};
   let source = ctx.componentSource;
-  if (!source && v.vda.componentSource) source = new LocalComponentSource(v.vda.componentSource.path);
+  const cs = v.vda.componentSource;
+  if (!source && cs) source = cs.kind === 'local' ? new LocalComponentSource(cs.path) : new SmbComponentSource(cs.url, cs.credential ? { credential: cs.credential } : {});
+  try {
+    return await prepareWithSource(target, v, source, ctx);
+  } finally {
+    if (source && source !== ctx.componentSource) await source.close().catch(() => undefined);
+  }
+}
+
+async function prepareWithSource(target: string, v: Validated, source: ComponentSource | undefined, ctx: PrepareContext): Promise<FullPrepareResult> {
+  const fbOpts = v.vda.firstBoot ?? {};
   let manifest: Manifest | undefined;
   ctx.onStep?.('components');
   if (source) manifest = await readManifest(source);
@@ -143,7 +160,11 @@ export async function prepareImage(target: string, options: FullPrepareOptions, 
     if (merged.changes.length) out.report = await applyPlan(img, merged, { signal: ctx.signal });
     if (planned.length) {
       ctx.onStep?.('stage');
-      if (out.vda.installers.length) out.vda.staged = await stageComponents(source!, out.vda.installers, manifest!, img.root, { signal: ctx.signal });
+      if (out.vda.installers.length) {
+        const meter = new ProgressMeter((p) => ctx.onProgress?.(p), out.vda.installers.reduce((n, i) => n + (i.size ?? 0), 0), 'stage');
+        out.vda.staged = await stageComponents(source!, out.vda.installers, manifest!, img.root, { signal: ctx.signal, onBytes: (n) => meter.add(n) });
+        meter.flush();
+      }
       await writeRunner(img.root, planned);
       out.vda.firstBoot.state = 'staged';
       bootDisk = { path: target, format: bootFormat(img), partitionTable: img.table.kind === 'gpt' ? 'gpt' : 'mbr' };
@@ -154,10 +175,9 @@ export async function prepareImage(target: string, options: FullPrepareOptions, 
 
   ctx.onStep?.('first-boot');
   const driver = ctx.bootDriver ?? new QemuBootDriver();
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const workDir = ctx.workDir ?? (await mkdtemp(join(tmpdir(), 'ce-boot-')));
+  // The job's scratch dir holds the UEFI variables and console.log; the CLI gets a temp dir, removed after.
+  const ownWorkDir = ctx.workDir ? undefined : await mkdtemp(join(tmpdir(), 'ce-boot-'));
+  const workDir = ctx.workDir ?? ownWorkDir!;
   let outcome: BootOutcome | undefined;
   let bootError: unknown;
   try {
@@ -174,6 +194,8 @@ export async function prepareImage(target: string, options: FullPrepareOptions, 
     result.vda.firstBoot.boot = outcome;
   } catch (e) {
     bootError = e;
+  } finally {
+    if (ownWorkDir) await rm(ownWorkDir, { recursive: true, force: true });
   }
   // Always clean up offline, even after a failed boot: the runner must not stay in the image.
   ctx.onStep?.('cleanup');
@@ -182,6 +204,7 @@ export async function prepareImage(target: string, options: FullPrepareOptions, 
   result.vda.firstBoot.cleanup = { removed: fin.removed, report: fin.report };
   result.vda.firstBoot.state = 'ran';
   if (bootError) throw bootError;
+  throwIfCancelled(ctx.signal);
   for (const s of fin.results.scripts) {
     if (s.status !== 'ok' && s.status !== 'unchanged') result.warnings.push(`first-boot script ${s.script}: ${s.status}${s.message ? ` (${s.message})` : ''}`);
   }
@@ -200,7 +223,9 @@ type Validated = ReturnType<typeof validateFullPrepareOptions>;
 /** Everything a prepare would do on this image: registry plan, first-boot scripts, installers (checked in the source). */
 async function planAll(img: WindowsImage, target: string, v: Validated, source: ComponentSource | undefined, manifest: Manifest | undefined, dryRun: boolean): Promise<{ out: FullPrepareResult; merged: Plan; planned: PlannedScript[] }> {
   const { plan: wplan, sku } = await buildPlan(img, v.prepare);
-  const vp = await planVda(img, v.components, manifest);
+  const c = v.components;
+  const wantsVda = Boolean(c.reconfigure || c.misa || c.mcsio || c.pvsVersion || c.provisioningType);
+  const vp = wantsVda ? await planVda(img, c, manifest) : { plan: { changes: [], notes: [], warnings: [] } as Plan, detected: undefined, installers: [], scripts: [] };
   // Every installer a script needs must be in the source before anything is written.
   let installers: FullPrepareResult['vda']['installers'] = vp.installers;
   if (vp.installers.length) {

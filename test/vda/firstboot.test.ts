@@ -15,7 +15,7 @@ import {
   vdaReconfigureScript,
 } from '../../vda/firstboot/scripts.js';
 import { FIRSTBOOT_DIR, crlf, scriptBaseName, sanitizeScriptName } from '../../vda/firstboot/layout.js';
-import { ensureHostBuilt } from './host-build.js';
+import { ensureHostBuilt } from '../helpers/vda-host.js';
 
 t.test('names, order and CRLF', async (t) => {
   t.equal(scriptBaseName(4000, 1, 'vda reconfigure!'), '4000-0001-vda-reconfigure');

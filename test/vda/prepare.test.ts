@@ -10,9 +10,9 @@ import { withWindowsImage } from '../../disk/windows/image.js';
 import { REG } from '../../disk/hive/types.js';
 import { prepareImage, finishFirstBoot, type FullPrepareOptions } from '../../vda/prepare.js';
 import { FIRSTBOOT_DIR, COMPONENTS_DIR } from '../../vda/firstboot/layout.js';
-import { ensureHostBuilt } from './host-build.js';
-import { buildGuest } from './guest.js';
+import { ensureHostBuilt } from '../helpers/vda-host.js';
 import { QemuBootDriver } from '../../vda/boot/qemu.js';
+import type { BootRequest } from '../../vda/boot/types.js';
 import { pino } from 'pino';
 
 const skip = needs({ root: true, loop: true, fuse: true });
@@ -85,8 +85,8 @@ t.test('prepare with VDA components on a synthetic Windows disk', { skip }, asyn
     t.same(r.vda.firstBoot.scripts.map((s) => s.file.split('/').pop()), ['3500-0001-misa-install.bat', '4000-0002-vda-reconfigure.bat', '9999-0003-shutdown.bat']);
     t.match(r.vda.firstBoot.scripts[1]!.content!, /'\/controllers', 'cc1\.corp\.example\.com cc2\.corp\.example\.com', '\/portnumber', '443'/);
     t.same(r.vda.installers, [{ component: 'misa', file: 'MachineIdentityServiceAgent_x64.msi', size: misa.length }]);
-    t.ok(r.vda.detected.vda.installed);
-    t.notOk(r.vda.detected.misa.installed);
+    t.ok(r.vda.detected?.vda.installed);
+    t.notOk(r.vda.detected?.misa.installed);
     t.ok(r.notes.some((n) => /Precedence/.test(n)), 'policy precedence explained');
     t.ok(r.notes.some((n) => /portnumber 443 .*unverified/.test(n)));
   });
@@ -149,30 +149,34 @@ t.test('prepare with VDA components on a synthetic Windows disk', { skip }, asyn
     t.same(again.removed, [], 'idempotent');
   });
 
-  t.test('full prepare with a real isolated boot: the runner is removed even when the boot never completed', async (t) => {
-    // The boot really runs QEMU on the prepared disk. The guest is the tiny Linux of the boot tests (it
-    // cannot read NTFS, finds no runner and powers off), so the prepare must clean up and fail typed.
-    const guest = await buildGuest(dir);
-    const driver = new QemuBootDriver({
-      defaults: { accel: 'tcg', memoryMiB: 256, cpus: 1, kernel: { kernel: guest.kernel, initrd: guest.initrd, append: 'console=ttyS0 panic=-1 ce_mode=run' } },
-    });
+  t.test('full prepare with a real isolated boot that times out: killed, runner removed, typed error', { skip: needs({ kvm: true }) }, async (t) => {
+    // QEMU/KVM really boots the prepared disk (no Windows here, so it never finishes); the job's
+    // timeout is clamped to 15 s for the test. The prepare must clean up offline and fail typed.
+    class ShortTimeout extends QemuBootDriver {
+      override boot(r: BootRequest) {
+        return super.boot({ ...r, timeoutSeconds: 15, memoryMiB: 256 });
+      }
+    }
     const lines: string[] = [];
     const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
-    const e = await prepareImage(disk.path, { ...opts, vda: { ...opts.vda, firstBoot: { mode: 'boot', timeoutSeconds: 300 } } }, { dryRun: false, bootDriver: driver, log }).catch((x) => x);
+    const e = await prepareImage(disk.path, { ...opts, vda: { ...opts.vda, firstBoot: { mode: 'boot', timeoutSeconds: 600 } } }, { dryRun: false, bootDriver: new ShortTimeout(), log }).catch((x) => x);
     t.equal(e.code, 'VDA_FIRSTBOOT_INCOMPLETE', String(e.message));
-    t.equal(e.details?.boot?.poweredOff, true);
+    t.equal(e.details?.boot?.timedOut, true);
     t.equal(e.details?.boot?.network, 'none');
+    t.equal(e.details?.boot?.firmware, 'bios', 'MBR disk: BIOS');
+    t.ok(e.details?.boot?.command.includes(`file=${disk.path},format=raw,if=none,id=disk0,cache=writeback`), 'the prepared disk itself was booted');
     t.equal(e.details?.results?.complete, false);
-    t.match(lines.join(''), /guest: no runner on the disk/, 'serial console in the job log');
-    await onImage(disk.path, async ({ system, root }) => {
+    t.same(e.details?.results?.scripts.map((s: { status: string }) => s.status), ['pending', 'pending', 'pending']);
+    await onImage(disk.path, async ({ system, software, root }) => {
       t.equal((await hivexget(system, '\\ControlSet001\\Services\\CitrixCEFirstboot', 'Type')).ok, false, 'service entry removed');
       t.notOk((await readdir(join(root, 'Program Files')).catch(() => [] as string[])).includes('CitrixCE'), 'runner and installers removed');
+      t.equal((await hivexget(software, '\\Citrix\\CitrixCE', 'ProvisioningType')).out, 'Mcs', 'the offline edits stay');
     });
   });
 });
 
 t.test('PVS: CVhdFilter disabled and removed from class filters; MISA already installed is a no-op', { skip }, async (t) => {
-  const disk = await buildWindowsDisk(t, { scheme: 'gpt', citrix: { vda: '2203.0.4000', mcsio: true, misa: true } });
+  const disk = await buildWindowsDisk(t, { scheme: 'gpt', joined: true, citrix: { vda: '2203.0.4000', mcsio: true, misa: true } });
   const DISK_CLASS = 'ControlSet001\\Control\\Class\\{4d36e967-e325-11ce-bfc1-08002be10318}';
   const VOL_CLASS = 'ControlSet001\\Control\\Class\\{71a27cdd-812a-11d0-bec7-08002be2092f}';
   await withWindowsImage(disk.path, {}, async (img) => {
@@ -195,4 +199,10 @@ t.test('PVS: CVhdFilter disabled and removed from class filters; MISA already in
   const r3 = await prepareImage(disk.path, { prepare: { pagefile: false, disableFastStartup: false }, vda: { components: { provisioningType: 'Mcs', installMisa: true } } }, { dryRun: true });
   t.same(r3.vda.firstBoot.scripts, [], 'MISA already installed: no script');
   t.ok(r3.notes.some((n) => /already installed/.test(n)));
+  // network/domain's online unjoin (a stage-script change of the shared plan) runs in the same runner.
+  const r4 = await prepareImage(disk.path, { prepare: { pagefile: false, disableFastStartup: false, domainUnjoin: 'firstBoot' }, vda: { components: { uninstallMisa: true } } }, { dryRun: true });
+  t.same(r4.vda.firstBoot.scripts.map((s) => s.file.split('/').pop()), ['3000-0001-unjoin-domain.bat', '3500-0002-misa-uninstall.bat', '9999-0003-shutdown.bat']);
+  t.match(r4.vda.firstBoot.scripts[0]!.content!, /Remove-Computer -WorkgroupName "WORKGROUP" -Force\r\n/);
+  t.ok(r4.changes.some((c) => /CitrixCEFirstboot\\Start$/.test(String(c.where))), 'service entry planned');
+  t.equal(r4.vda.firstBoot.state, 'planned');
 });

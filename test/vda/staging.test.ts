@@ -6,6 +6,9 @@ import { tempDir } from '../helpers/tmp.js';
 import { LocalComponentSource, readManifest, requiredInstallers, stageComponents, checkComponentSource, validateManifest } from '../../vda/staging.js';
 import { validateComponentOptions } from '../../vda/options.js';
 import { COMPONENTS_DIR } from '../../vda/firstboot/layout.js';
+import { SmbComponentSource } from '../../vda/staging-smb.js';
+import { startSamba } from '../helpers/samba.js';
+import { needs } from '../helpers/env.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -59,4 +62,24 @@ t.test('missing installers and bad manifests are typed errors naming the file', 
   await mkdir(join(empty, 'x'));
   await t.rejects(readManifest(new LocalComponentSource(empty)), { code: 'COMPONENT_MANIFEST_MISSING' });
   await t.rejects(new LocalComponentSource(empty).open('..'), { code: 'COMPONENT_MANIFEST_INVALID' });
+});
+
+t.test('an SMB component source (real smbd): staged with hashes, missing file named', { skip: needs({ root: true }) }, async (t) => {
+  const s = await startSamba(t, { shares: [{ name: 'citrix' }] });
+  const misa = randomBytes(3 * 1024 * 1024 + 5);
+  const dir = join(s.sharePath('citrix'), 'vda2203');
+  await mkdir(dir);
+  await writeFile(join(dir, 'MachineIdentityServiceAgent_x64.msi'), misa);
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify({ files: { 'MachineIdentityServiceAgent_x64.msi': sha(misa), 'MCSIO_x64.msi': 'b'.repeat(64) } }));
+  const src = new SmbComponentSource(s.url('citrix', 'vda2203'), { credential: { user: s.user, password: s.password } });
+  t.teardown(() => src.close());
+  t.notMatch(src.name, new RegExp(s.password), 'no secret in the name');
+  const manifest = await readManifest(src);
+  const vol = await tempDir(t);
+  const staged = await stageComponents(src, [{ component: 'misa', file: 'MachineIdentityServiceAgent_x64.msi' }], manifest, vol);
+  t.equal(staged[0]!.sha256, sha(misa));
+  t.ok((await readFile(join(vol, COMPONENTS_DIR, 'MachineIdentityServiceAgent_x64.msi'))).equals(misa));
+  const e = await checkComponentSource(src, [{ component: 'mcsio', file: 'MCSIO_x64.msi' }], manifest).catch((x) => x);
+  t.equal(e.code, 'COMPONENT_SOURCE_MISSING');
+  t.match(e.message, /MCSIO_x64\.msi/);
 });

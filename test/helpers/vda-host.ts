@@ -1,7 +1,7 @@
 /** Build the service host once per test process (npm run build:windows into a temp-free build dir). */
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT } from './cli.js';
 import { hostBinaryPath } from '../../vda/firstboot/host-binary.js';
 
 let built: Promise<string> | undefined;
