@@ -15,6 +15,7 @@ import { JobLogRouter } from '../jobs/job-log.js';
 import { jobTypes } from '../jobs/job-types.js';
 import { buildServer, type CeServer } from './app.js';
 import { VERSION } from '../version.js';
+import { setExitOnSignal, runAll as undoMountsAndLoops } from '../../disk/mount/cleanup.js';
 
 export interface StartedService {
   server: CeServer;
@@ -73,6 +74,8 @@ export async function startService(flags: Record<string, unknown>, logDestinatio
 }
 
 export async function serveCommand(flags: Record<string, unknown>): Promise<void> {
+  // The service shuts down itself: jobs stop at a safe point, then any mount or loop device still held is undone.
+  setExitOnSignal(false);
   const svc = await startService(flags);
   const s = svc.summary;
   if (flags.json) {
@@ -92,7 +95,10 @@ export async function serveCommand(flags: Record<string, unknown>): Promise<void
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      svc.server.close().finally(resolve);
+      svc.server
+        .close()
+        .then(() => undoMountsAndLoops())
+        .finally(resolve);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
