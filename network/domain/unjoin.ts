@@ -141,12 +141,14 @@ function reg(
 
 /** PowerShell for the first-boot runner: exit 250 = done without reboot (not joined), 0 = done, reboot (windows.md §2.3). */
 export function unjoinScript(workgroup: string): string {
+  // Single-quoted PowerShell literals: `$` and backticks in a workgroup name stay literal text.
+  const wg = `'${workgroup.replace(/'/g, "''")}'`;
   return [
     '$ErrorActionPreference = "Stop"',
     '$cs = Get-CimInstance -ClassName Win32_ComputerSystem',
     'if (-not $cs.PartOfDomain) { Write-Output "Not joined to a domain: nothing to do."; exit 250 }',
-    `Write-Output ("Leaving domain " + $cs.Domain + " for workgroup ${workgroup}")`,
-    `Remove-Computer -WorkgroupName "${workgroup}" -Force`,
+    `Write-Output ("Leaving domain " + $cs.Domain + " for workgroup " + ${wg})`,
+    `Remove-Computer -WorkgroupName ${wg} -Force`,
     'exit 0',
     '',
   ].join('\r\n');

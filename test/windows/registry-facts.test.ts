@@ -37,7 +37,8 @@ t.test('plan values compare and render', async (t) => {
   t.same(showValue({ type: 3, data: Buffer.from([1, 2]) }), { type: 3, data: '0102' });
   t.same(showValue({ type: 11, data: 5n }), { type: 11, data: '5' });
   t.match(formatPlan({ changes: [], warnings: ['w'], notes: ['n'] }), /No changes\.\nnote: n\nwarning: w/);
-  t.match(unjoinScript('WORKGROUP'), /\r\nRemove-Computer -WorkgroupName "WORKGROUP" -Force\r\n/);
+  t.match(unjoinScript('WORKGROUP'), /\r\nRemove-Computer -WorkgroupName 'WORKGROUP' -Force\r\n/);
+  t.match(unjoinScript("O'$X"), /-WorkgroupName 'O''\$X' -Force/, 'quotes doubled, $ stays literal in a single-quoted literal');
 });
 
 t.test('prepare options are validated', async (t) => {
