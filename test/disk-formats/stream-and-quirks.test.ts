@@ -142,3 +142,19 @@ t.test('vmdk-stream: compression level is an option (9 is smaller than 1 on comp
   await t.rejects(writeWith(MODULES[1], 'vmdk-stream', src, join(dir, 'bad.vmdk'), { compressionLevel: 12 }), { code: 'VMDK_OPTION_INVALID' });
   await src.close();
 });
+
+t.test('a writer that fails half-way leaves a file no reader takes for a valid image (magic written last)', async (t) => {
+  const dir = await tempDir(t);
+  const raw = join(dir, 'a.raw');
+  await makeSparseRaw(raw, 24 * MiB, 12);
+  for (const [m, target] of [[0, 'vhdx'], [0, 'vhdx-fixed'], [1, 'vmdk'], [1, 'vmdk-stream'], [2, 'qcow2']] as const) {
+    const src = await openRaw(raw);
+    let reads = 0;
+    const failing = { ...src, read: (o: number, l: number, b?: Buffer) => (++reads > 5 ? Promise.reject(new Error('disk gone')) : src.read(o, l, b)) };
+    const out = join(dir, `half-${target}`);
+    await t.rejects(writeWith(MODULES[m], target, failing, out), /disk gone/, `${target}: the write fails`);
+    await src.close();
+    const head = (await readFile(out)).subarray(0, 8);
+    t.notOk(MODULES[m].probe(head, Buffer.alloc(0), 1 << 30), `${target}: the half-written file does not probe as ${MODULES[m].name} (first bytes ${head.toString('hex', 0, 4)})`);
+  }
+});
