@@ -122,6 +122,17 @@ t.test('fillZeros: allocated blocks are written completely (no host-file holes)'
     else t.ok(st.blocks * 512 < 3 * MiB + dataBlock, `default: zeros inside the block are holes (${st.blocks * 512})`);
     t.equal((await qemuImg(['compare', '-f', 'raw', raw, out])).exitCode, 0);
   }
+  // vhdx-fixed: zeros written by default (Hyper-V); holes only when fillZeros === false.
+  for (const fill of [undefined, false]) {
+    const out = join(dir, `fixed-${fill}.vhdx`);
+    const src = await openRaw(raw);
+    await writeWith(MODULES[0], 'vhdx-fixed', src, out, { blockSize: 8 * MiB, extra: { fillZeros: fill } });
+    await src.close();
+    const st = await stat(out);
+    if (fill === undefined) t.ok(st.blocks * 512 >= st.size - 64 * 1024, `vhdx-fixed default: no holes (${st.blocks * 512} of ${st.size})`);
+    else t.ok(st.blocks * 512 < st.size / 2, `vhdx-fixed fillZeros=false: holes allowed (${st.blocks * 512} of ${st.size})`);
+    t.equal((await qemuImg(['compare', '-f', 'raw', raw, out])).exitCode, 0);
+  }
 });
 
 t.test('vmdk-stream: compression level is an option (9 is smaller than 1 on compressible data); bad level refused', async (t) => {
