@@ -115,7 +115,7 @@ export async function writeVhdxDynamic(src: Disk, sink: Sink, opts: WriterOption
   requireSeekable(sink, 'vhdx');
   const p = plan(src, opts, false);
   await sink.pwrite(ZERO.subarray(0, 8), 0); // placeholder identifier until the end
-  const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx, fillZeros: opts.extra?.fillZeros === true });
+  const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx, holes: opts.extra?.sparse === true });
   const bat = Buffer.alloc(p.batLength);
   for (let blk = 0; blk < p.geo.dataBlocks; blk++) {
     const off = alloc.offsets[blk] * MiB;
@@ -138,8 +138,8 @@ export async function writeVhdxFixed(src: Disk, sink: Sink, opts: WriterOptions,
   const pool = new BufferPool(UNIT);
   const units = Math.ceil((p.geo.dataBlocks * bs) / UNIT);
   // Zeros are written (a fixed VHDX for Hyper-V must not be a sparse host file, §3.2) unless the
-  // caller allows holes with extra.fillZeros === false on a seekable, truncatable sink.
-  const holes = opts.extra?.fillZeros === false && sink.seekable && !!sink.truncate;
+  // engine allows holes (extra.sparse === true: local files only) on a seekable, truncatable sink.
+  const holes = opts.extra?.sparse === true && sink.seekable && !!sink.truncate;
   const all = (function* () { for (let u = 0; u < units; u++) if (flags[u] || !holes) yield u; })();
   const win = new WriteWindow(sink, ctx.inFlight ?? 8);
   for await (const { u, buf } of mapOrdered(all, ctx.inFlight ?? 8, async (u) => {

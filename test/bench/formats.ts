@@ -49,7 +49,8 @@ async function child(mode: string, target: string, srcPath: string, dst: string)
     const w = mod.writers.find((x) => x.target === target)!;
     const src = rawDisk(await FileSource.open(srcPath));
     const sink = await FileSink.open(dst);
-    await w.write(src, sink, { outputPath: dst, createSink: (n) => FileSink.open(join(dst, '..', n)) }, { inFlight: 8 });
+    // extra.sparse: what the engine sets for local files (holes allowed, like qemu-img's outputs).
+    await w.write(src, sink, { outputPath: dst, createSink: (n) => FileSink.open(join(dst, '..', n)), extra: { sparse: true } }, { inFlight: 8 });
     await sink.close();
     await src.close();
   } else {
