@@ -2,9 +2,10 @@
  * The data phase shared by the sparse writers (VHDX dynamic, VMDK monolithicSparse, qcow2): read the
  * candidate units of the source with several reads in flight, skip all-zero clusters, allocate
  * the others one after the other from `dataStart` (so the file grows forward). Zero parts inside an
- * allocated cluster are left as holes (they read as zero, like qemu-img's output) unless
- * `fillZeros` (or the sink cannot truncate): then they are written explicitly, for targets that
- * must not be sparse (disk-formats §3.2). The caller writes the metadata after.
+ * allocated cluster are written explicitly (no sparse host files: Hyper-V refuses them and
+ * SMB/NTFS sparse files are a trap, disk-formats §3.2) unless `holes` (the engine's
+ * `extra.sparse === true`, set for local files only): then they stay holes, like qemu-img's output.
+ * The caller writes the metadata after.
  */
 import type { Disk, Sink, WriteContext } from '../types.js';
 import { throwIfCancelled } from '../../core/errors.js';
@@ -31,11 +32,11 @@ export async function writeAllocatedData(o: {
   /** Unit in which offsets are stored (must divide dataStart and cluster). */
   granule: number;
   ctx: WriteContext;
-  /** Write the zero parts of allocated clusters instead of leaving holes. */
-  fillZeros?: boolean;
+  /** Leave the zero parts of allocated clusters as holes (only for sinks that may be sparse). */
+  holes?: boolean;
 }): Promise<AllocationResult> {
   const { src, sink, outSize, cluster, granule, ctx } = o;
-  const fill = o.fillZeros === true || !sink.truncate;
+  const fill = !(o.holes === true && sink.seekable && !!sink.truncate);
   const unit = Math.max(UNIT, Math.min(cluster, 4 * UNIT));
   const piece = Math.min(cluster, 64 * 1024); // zero detection granularity (qemu-img uses 4 KiB; writes are coalesced)
   const clusters = Math.ceil(outSize / cluster);

@@ -39,7 +39,7 @@ export async function writeQcow2(src: Disk, sink: Sink, opts: WriterOptions, ctx
   }
   await sink.pwrite(Buffer.alloc(cluster), 0); // header placeholder (no magic) until the end
 
-  const alloc = await writeAllocatedData({ src, sink, outSize: size, cluster, dataStart: next, granule: cluster, ctx, fillZeros: opts.extra?.fillZeros === true });
+  const alloc = await writeAllocatedData({ src, sink, outSize: size, cluster, dataStart: next, granule: cluster, ctx, holes: opts.extra?.sparse === true });
 
   // L2 and L1 tables.
   for (let i = 0; i < l1Size; i++) {

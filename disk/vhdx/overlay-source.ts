@@ -12,9 +12,13 @@ export class OverlaySource implements ByteSource {
   constructor(private readonly base: ByteSource, private readonly overlay: Overlay) {
     this.name = base.name;
     this.size = overlay.size;
-    const keys = [...overlay.pages.keys()];
-    this.lo = keys.length ? Math.min(...keys) : 0;
-    this.hi = keys.length ? Math.max(...keys) + PAGE : 0;
+    let lo = Infinity, hi = -Infinity; // a loop, not Math.min(...keys): up to 256 Ki pages
+    for (const k of overlay.pages.keys()) {
+      if (k < lo) lo = k;
+      if (k > hi) hi = k;
+    }
+    this.lo = overlay.pages.size ? lo : 0;
+    this.hi = overlay.pages.size ? hi + PAGE : 0;
   }
 
   async pread(buf: Buffer, position: number): Promise<number> {

@@ -12,7 +12,7 @@ import { randomGuid } from '../format-kit/guid.js';
 import { writeAllocatedData } from '../format-kit/allocating-writer.js';
 import { BufferPool, mapOrdered } from '../format-kit/ordered.js';
 import { UNIT, candidateUnits, flaggedIndexes, readClamped } from '../format-kit/source-units.js';
-import { ZERO, writeZeros } from '../format-kit/zero.js';
+import { ZERO, isZero, writeZeros } from '../format-kit/zero.js';
 import { WriteWindow } from '../format-kit/write-window.js';
 import {
   FILE_ID_SIG, HEADER_OFFSETS, MAX_VIRTUAL_SIZE, META_FILE_PARAMETERS, META_FLAG_REQUIRED, META_FLAG_VIRTUAL_DISK, META_LOGICAL_SECTOR,
@@ -115,7 +115,7 @@ export async function writeVhdxDynamic(src: Disk, sink: Sink, opts: WriterOption
   requireSeekable(sink, 'vhdx');
   const p = plan(src, opts, false);
   await sink.pwrite(ZERO.subarray(0, 8), 0); // placeholder identifier until the end
-  const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx, fillZeros: opts.extra?.fillZeros === true });
+  const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx, holes: opts.extra?.sparse === true });
   const bat = Buffer.alloc(p.batLength);
   for (let blk = 0; blk < p.geo.dataBlocks; blk++) {
     const off = alloc.offsets[blk] * MiB;
@@ -137,14 +137,20 @@ export async function writeVhdxFixed(src: Disk, sink: Sink, opts: WriterOptions,
   const flags = await candidateUnits(src, UNIT, p.virtualSize);
   const pool = new BufferPool(UNIT);
   const units = Math.ceil((p.geo.dataBlocks * bs) / UNIT);
-  const all = (function* () { for (let u = 0; u < units; u++) yield u; })();
+  // Zeros are written (a fixed VHDX for Hyper-V must not be a sparse host file, §3.2) unless the
+  // engine allows holes (extra.sparse === true: local files only) on a seekable, truncatable sink.
+  const holes = opts.extra?.sparse === true && sink.seekable && !!sink.truncate;
+  const all = (function* () { for (let u = 0; u < units; u++) if (flags[u] || !holes) yield u; })();
   const win = new WriteWindow(sink, ctx.inFlight ?? 8);
   for await (const { u, buf } of mapOrdered(all, ctx.inFlight ?? 8, async (u) => {
     throwIfCancelled(ctx.signal);
     return { u, buf: flags[u] ? await readClamped(src, u * UNIT, pool.get()) : undefined };
   })) {
-    const { done } = await win.write(buf ?? ZERO.subarray(0, UNIT), p.dataStart + u * UNIT);
-    if (buf) void done.then(() => pool.put(buf));
+    if (holes && buf && isZero(buf)) pool.put(buf);
+    else {
+      const { done } = await win.write(buf ?? ZERO.subarray(0, UNIT), p.dataStart + u * UNIT);
+      if (buf) void done.then(() => pool.put(buf));
+    }
     ctx.onProgress?.(Math.min(p.virtualSize, (u + 1) * UNIT));
   }
   await win.drain();

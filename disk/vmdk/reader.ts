@@ -3,8 +3,7 @@
  * the end (markers, footer, EOS) or at the start), or a text descriptor with FLAT/ZERO extents
  * (monolithicFlat, vmfs, twoGbMaxExtentFlat) whose extent files open through `openRelated`.
  */
-import { inflate } from 'node:zlib';
-import { promisify } from 'node:util';
+import { inflateSync } from 'node:zlib';
 import type { ByteSource, Disk, DiskDescription, OpenOptions, Problem } from '../types.js';
 import { readExact } from '../io/file.js';
 import { checkInFile, formatError } from '../format-kit/fields.js';
@@ -15,7 +14,6 @@ import {
 } from './layout.js';
 
 const E = 'VMDK';
-const inflateAsync = promisify(inflate);
 const MAX_DESCRIPTOR = 1024 * 1024;
 
 export async function openVmdk(src: ByteSource, opts: OpenOptions): Promise<Disk> {
@@ -96,10 +94,47 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
     }
   }
 
-  const readGrain = async (g: number, sector: number): Promise<Buffer> => {
+  // Compressed grains lie one after the other: a grain's record ends where the next one (by file
+  // position) begins. read() fetches runs of adjacent records with one pread instead of two per grain.
+  const maxRecord = 12 + grainBytes * 2 + 1024;
+  const recordEnd = new Map<number, number>();
+  if (compressed) {
+    const sectors = allocated.map((g) => tables[Math.floor(g / h.numGTEsPerGT)]![g % h.numGTEsPerGT]).sort((a, b) => a - b);
+    for (let i = 0; i < sectors.length; i++) {
+      const start = sectors[i] * SECTOR;
+      const next = i + 1 < sectors.length ? sectors[i + 1] * SECTOR : src.size;
+      recordEnd.set(sectors[i], Math.min(next, start + maxRecord, src.size));
+    }
+  }
+  const prefetch = async (offset: number, length: number): Promise<Map<number, Buffer>> => {
+    const pre = new Map<number, Buffer>();
+    const end = Math.min(offset + length, virtualSize);
+    let run: { start: number; end: number; sectors: number[] } | undefined;
+    const runs: NonNullable<typeof run>[] = [];
+    for (let g = Math.floor(offset / grainBytes); g * grainBytes < end; g++) {
+      const t = tables[Math.floor(g / h.numGTEsPerGT)];
+      const v = t ? t[g % h.numGTEsPerGT] : 0;
+      if (v <= GTE_ZERO) continue;
+      const s = v * SECTOR, e = recordEnd.get(v);
+      if (e === undefined || e <= s) continue;
+      if (run && run.end === s && e - run.start <= 16 * 1024 * 1024) {
+        run.end = e;
+        run.sectors.push(v);
+      } else runs.push((run = { start: s, end: e, sectors: [v] }));
+    }
+    await Promise.all(runs.map(async (r) => {
+      const buf = await readExact(src, r.start, r.end - r.start);
+      for (const v of r.sectors) pre.set(v, buf.subarray(v * SECTOR - r.start, recordEnd.get(v)! - r.start));
+    }));
+    return pre;
+  };
+
+  const readGrain = async (g: number, sector: number, record?: Buffer): Promise<Buffer> => {
     // Markers: lba u64 + size u32, then zlib data; without markers the zlib stream starts at the sector.
     let data: Buffer;
-    if (markers) {
+    if (record && (!markers || (record.length >= 12 && 12 + record.readUInt32LE(8) <= record.length))) {
+      data = markers ? record.subarray(12, 12 + record.readUInt32LE(8)) : record;
+    } else if (markers) {
       const m = await readExact(src, sector * SECTOR, Math.min(12, src.size - sector * SECTOR));
       if (m.length < 12) throw formatError(E, 'PAST_EOF', `Grain ${g} marker lies past EOF.`);
       const size = m.readUInt32LE(8);
@@ -112,14 +147,15 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
     }
     let out: Buffer;
     try {
-      out = await inflateAsync(data, { maxOutputLength: grainBytes } as object);
+      // Sync inflate: ~4x less CPU than async zlib per 64 KiB grain (no stream object per call); bounded to one grain.
+      out = inflateSync(data, { maxOutputLength: grainBytes });
     } catch (e) {
       throw formatError(E, 'GRAIN_INVALID', `Grain ${g} does not inflate: ${(e as Error).message}.`);
     }
     return out;
   };
 
-  const lookup = (pos: number, max: number): Extent => {
+  const lookup = (pos: number, max: number, pre?: Map<number, Buffer>): Extent => {
     const g = Math.floor(pos / grainBytes);
     const inG = pos - g * grainBytes;
     const len = Math.min(max, grainBytes - inG);
@@ -130,7 +166,7 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
     return {
       kind: 'custom', length: len,
       fill: async (dst) => {
-        const grain = await readGrain(g, v);
+        const grain = await readGrain(g, v, pre?.get(v));
         const n = Math.max(0, Math.min(dst.length, grain.length - inG));
         if (n > 0) grain.copy(dst, 0, inG, inG + n);
         if (n < dst.length) dst.fill(0, n);
@@ -157,7 +193,10 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
   return {
     format: 'vmdk', subformat, virtualSize, blockSize: grainBytes, source: src, check,
     async *blocks() { yield* allocated; },
-    read: (offset, length, buf) => readExtents(src, undefined, virtualSize, offset, length, buf, lookup),
+    async read(offset, length, buf) {
+      const pre = compressed ? await prefetch(offset, length) : undefined;
+      return readExtents(src, undefined, virtualSize, offset, length, buf, (pos, max) => lookup(pos, max, pre));
+    },
     describe,
     close: () => src.close(),
   };

@@ -28,17 +28,18 @@ export async function writeVmdkFlat(src: Disk, sink: Sink, opts: WriterOptions, 
     const flags = await candidateUnits(src, UNIT, size);
     const pool = new BufferPool(UNIT);
     const units = Math.ceil(size / UNIT);
-    // A seekable flat file gets only the data (zeros are holes, sized by truncate); a stream gets every byte.
+    // Holes only where the engine allows them (extra.sparse === true: local files); else every zero byte is written.
+    const holes = opts.extra?.sparse === true && flat.seekable && !!flat.truncate;
     const win = new WriteWindow(flat, ctx.inFlight ?? 8);
-    const list = (function* () { for (let u = 0; u < units; u++) if (flags[u] || !flat.seekable) yield u; })();
+    const list = (function* () { for (let u = 0; u < units; u++) if (flags[u] || !holes) yield u; })();
     for await (const { u, buf } of mapOrdered(list, ctx.inFlight ?? 8, async (u) => {
       throwIfCancelled(ctx.signal);
       return { u, buf: flags[u] ? await readClamped(src, u * UNIT, pool.get()) : undefined };
     })) {
       const len = Math.min(UNIT, size - u * UNIT);
       let done: Promise<void> | undefined;
-      if (buf && !(flat.seekable && isZero(buf.subarray(0, len)))) done = (await win.write(buf.subarray(0, len), u * UNIT)).done;
-      else if (!flat.seekable) await win.write(ZERO.subarray(0, len), u * UNIT);
+      if (buf && !(holes && isZero(buf.subarray(0, len)))) done = (await win.write(buf.subarray(0, len), u * UNIT)).done;
+      else if (!holes) await win.write(ZERO.subarray(0, len), u * UNIT);
       if (buf) {
         if (done) void done.then(() => pool.put(buf));
         else pool.put(buf);

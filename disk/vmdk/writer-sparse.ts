@@ -49,7 +49,7 @@ export async function writeVmdkSparse(src: Disk, sink: Sink, opts: WriterOptions
   await sink.pwrite(Buffer.concat([serializeSparseHeader(header, false), desc]), 0);
 
   const outSize = capacity * SECTOR;
-  const alloc = await writeAllocatedData({ src, sink, outSize, cluster: GRAIN_SECTORS * SECTOR, dataStart: overHead * SECTOR, granule: SECTOR, ctx, fillZeros: opts.extra?.fillZeros === true });
+  const alloc = await writeAllocatedData({ src, sink, outSize, cluster: GRAIN_SECTORS * SECTOR, dataStart: overHead * SECTOR, granule: SECTOR, ctx, holes: opts.extra?.sparse === true });
 
   const gts = new Uint32Array(gtCount * GTES);
   gts.set(alloc.offsets.subarray(0, gts.length));

@@ -1,13 +1,14 @@
 /**
  * Micro benchmark of the VHDX/VMDK/qcow2 writers and readers against `qemu-img convert`, side by
  * side on the same ~1 GiB raw image (50% random data in scattered 1 MiB runs, the rest holes).
- * 3 runs each, median, ratio ce/qemu-img, ce's max RSS. Our side runs in a child process
+ * 3 runs each, median wall and CPU seconds (user+sys; the fair figure on a shared machine), ratio
+ * ce/qemu-img, ce's max RSS. Our side runs in a child process
  * (UV_THREADPOOL_SIZE=16, §6.3.5); its time excludes Node/tsx start-up (~0.4 s), qemu-img's includes
  * its own (~10 ms). Run: `npx tsx test/bench/formats.ts [sizeMiB]`. Never part of `npm test`.
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ import { vmdkFormat } from '../../disk/vmdk/index.js';
 import { qcow2Format } from '../../disk/qcow2/index.js';
 import { BufferPool, mapOrdered } from '../../disk/format-kit/ordered.js';
 import { isZero } from '../../disk/format-kit/zero.js';
+import { WriteWindow } from '../../disk/format-kit/write-window.js';
 
 const MiB = 1024 * 1024;
 const MODULES: DiskFormatModule[] = [vhdxFormat, vmdkFormat, qcow2Format];
@@ -41,12 +43,14 @@ function rawDisk(src: FileSource): Disk {
 /** Child mode: one conversion, prints {ms, rssMiB}. */
 async function child(mode: string, target: string, srcPath: string, dst: string): Promise<void> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage(); // the whole process: main thread, libuv pool and deflate workers
   if (mode === 'write') {
     const mod = MODULES.find((m) => m.writers.some((w) => w.target === target))!;
     const w = mod.writers.find((x) => x.target === target)!;
     const src = rawDisk(await FileSource.open(srcPath));
     const sink = await FileSink.open(dst);
-    await w.write(src, sink, { outputPath: dst, createSink: (n) => FileSink.open(join(dst, '..', n)) }, { inFlight: 8 });
+    // extra.sparse: what the engine sets for local files (holes allowed, like qemu-img's outputs).
+    await w.write(src, sink, { outputPath: dst, createSink: (n) => FileSink.open(join(dst, '..', n)), extra: { sparse: true } }, { inFlight: 8 });
     await sink.close();
     await src.close();
   } else {
@@ -64,19 +68,22 @@ async function child(mode: string, target: string, srcPath: string, dst: string)
       for (let u = s; u <= e; u++) flags[u] = 1;
     }
     const list = (function* () { for (let u = 0; u < flags.length; u++) if (flags[u]) yield u; })();
+    const win = new WriteWindow(out, 8);
     for await (const { u, buf } of mapOrdered(list, 8, async (u) => {
       const len = Math.min(unit, d.virtualSize - u * unit);
       return { u, buf: await d.read(u * unit, len, pool.get()) };
     })) {
-      if (!isZero(buf)) await out.pwrite(buf, u * unit);
-      pool.put(buf);
+      if (!isZero(buf)) void (await win.write(buf, u * unit)).done.then(() => pool.put(buf));
+      else pool.put(buf);
     }
+    await win.drain();
     await out.truncate(d.virtualSize);
     await out.close();
     await d.close();
   }
   const ms = performance.now() - t0;
-  process.stdout.write(JSON.stringify({ ms, rssMiB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  const c = process.cpuUsage(c0);
+  process.stdout.write(JSON.stringify({ ms, cpuS: (c.user + c.system) / 1e6, rssMiB: process.resourceUsage().maxRSS / 1024 }) + '\n');
 }
 
 async function timeIt(fn: () => Promise<void>): Promise<number> {
@@ -108,34 +115,39 @@ async function main(): Promise<void> {
       { name: 'vmdk-stream→raw', mode: 'read', target: 'raw', from: 'vmdk-stream', qemu: ['-O', 'raw', '-m', '8', '-W'] },
       { name: 'qcow2→raw', mode: 'read', target: 'raw', from: 'qcow2', qemu: ['-O', 'raw', '-m', '8', '-W'] },
     ];
-    const rows: string[][] = [['case', 'ce median s', 'qemu-img median s', 'ratio', 'ce max RSS MiB', 'ce size MiB', 'qemu size MiB']];
+    const rows: string[][] = [['case', 'ce s', 'qemu-img s', 'ratio', 'ce cpu s', 'qemu cpu s', 'cpu ratio', 'ce max RSS MiB', 'ce MiB', 'qemu MiB']];
     for (const c of cases) {
       const src = c.from ? join(dir, `ref-${c.from}.img`) : raw;
       if (c.from) {
         const made = await execa(process.execPath, ['--import', 'tsx', SELF, '--child', 'write', c.from, raw, src], { env: { UV_THREADPOOL_SIZE: '16' } });
         if (made.exitCode) throw new Error(made.stderr);
       }
-      const ce: number[] = [], qe: number[] = [], rss: number[] = [];
+      const ce: number[] = [], qe: number[] = [], rss: number[] = [], ceCpu: number[] = [], qCpu: number[] = [];
       let ceSize = 0, qSize = 0;
       for (let r = 0; r < 3; r++) {
         const out = join(dir, `ce-${r}.out`);
         const res = await execa(process.execPath, ['--import', 'tsx', SELF, '--child', c.mode, c.target, src, out], { env: { UV_THREADPOOL_SIZE: '16' } });
         const j = JSON.parse(String(res.stdout).trim().split('\n').pop()!);
         ce.push(j.ms / 1000);
+        ceCpu.push(j.cpuS);
         rss.push(j.rssMiB);
         ceSize = (await stat(out)).size;
         await rm(out, { force: true });
         const qout = join(dir, `q-${r}.out`);
-        qe.push((await timeIt(async () => { await execa('qemu-img', ['convert', ...c.qemu, src, qout]); })) / 1000);
+        const tf = join(dir, 'time.txt');
+        qe.push((await timeIt(async () => { await execa('/usr/bin/time', ['-f', '%U %S', '-o', tf, 'qemu-img', 'convert', ...c.qemu, src, qout]); })) / 1000);
+        const [u, sy] = (await readFile(tf, 'utf8')).trim().split(/\s+/).map(Number);
+        qCpu.push(u + sy);
         qSize = (await stat(qout)).size;
         await execa('sh', ['-c', `rm -f ${dir}/*.out ${dir}/*-flat.vmdk`]);
       }
-      const m = median(ce), q = median(qe);
-      rows.push([c.name, m.toFixed(2), q.toFixed(2), (m / q).toFixed(2), Math.max(...rss).toFixed(0), (ceSize / MiB).toFixed(0), (qSize / MiB).toFixed(0)]);
+      const m = median(ce), q = median(qe), mc = median(ceCpu), qc = median(qCpu);
+      rows.push([c.name, m.toFixed(2), q.toFixed(2), (m / q).toFixed(2), mc.toFixed(2), qc.toFixed(2), (mc / Math.max(qc, 0.01)).toFixed(2), Math.max(...rss).toFixed(0), (ceSize / MiB).toFixed(0), (qSize / MiB).toFixed(0)]);
       console.error(rows[rows.length - 1].join('  '));
     }
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    console.log(`\nformats bench: ${sizeMiB} MiB raw, 50% random data in 1 MiB runs, 3 runs, median\n`);
+    const { loadavg } = await import('node:os');
+    console.log(`\nformats bench: ${sizeMiB} MiB raw, 50% random data in 1 MiB runs, 3 runs, median; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
     for (const r of rows) console.log(r.map((x, i) => x.padEnd(w[i])).join(' | '));
   } finally {
     await rm(dir, { recursive: true, force: true });

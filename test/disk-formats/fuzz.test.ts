@@ -11,7 +11,7 @@ import { crc32cWithZeroField } from '../../disk/format-kit/crc32c.js';
 import { tempDir } from '../helpers/tmp.js';
 import { MiB, MODULES, makeSparseRaw, openImage, openRaw, qemuImg, writeWith } from './helpers.js';
 
-const ROUNDS = Number(process.env.CE_FUZZ_ROUNDS ?? 60);
+const ROUNDS = Number(process.env.CE_FUZZ_ROUNDS ?? 30);
 
 function rnd(n: number): number {
   return Math.floor(Math.random() * n);

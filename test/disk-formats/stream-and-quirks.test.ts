@@ -104,7 +104,7 @@ t.test('streamOptimized with the GD at the start and no markers (built from the 
   else t.comment(`qemu-img cannot read it: ${q.stderr}`);
 });
 
-t.test('fillZeros: allocated blocks are written completely (no host-file holes)', async (t) => {
+t.test('extra.sparse: holes only when the engine allows them (local files); zeros written otherwise', async (t) => {
   const dir = await tempDir(t);
   const raw = join(dir, 'a.raw');
   const fh = await open(raw, 'w');
@@ -114,12 +114,23 @@ t.test('fillZeros: allocated blocks are written completely (no host-file holes)'
   for (const fill of [false, true]) {
     const out = join(dir, `f${fill}.vhdx`);
     const src = await openRaw(raw);
-    await writeWith(MODULES[0], 'vhdx', src, out, { blockSize: 8 * MiB, extra: { fillZeros: fill } });
+    await writeWith(MODULES[0], 'vhdx', src, out, { blockSize: 8 * MiB, extra: fill ? {} : { sparse: true } });
     await src.close();
     const st = await stat(out);
     const dataBlock = 8 * MiB;
-    if (fill) t.ok(st.blocks * 512 >= 3 * MiB + dataBlock, `fillZeros: the 8 MiB block occupies disk space (${st.blocks * 512})`);
-    else t.ok(st.blocks * 512 < 3 * MiB + dataBlock, `default: zeros inside the block are holes (${st.blocks * 512})`);
+    if (fill) t.ok(st.blocks * 512 >= 3 * MiB + dataBlock, `default: the 8 MiB block occupies disk space (${st.blocks * 512})`);
+    else t.ok(st.blocks * 512 < 3 * MiB + dataBlock, `sparse: zeros inside the block are holes (${st.blocks * 512})`);
+    t.equal((await qemuImg(['compare', '-f', 'raw', raw, out])).exitCode, 0);
+  }
+  // vhdx-fixed: zeros written by default (Hyper-V); holes only with extra.sparse.
+  for (const fill of [undefined, false]) {
+    const out = join(dir, `fixed-${fill}.vhdx`);
+    const src = await openRaw(raw);
+    await writeWith(MODULES[0], 'vhdx-fixed', src, out, { blockSize: 8 * MiB, extra: fill === false ? { sparse: true } : {} });
+    await src.close();
+    const st = await stat(out);
+    if (fill === undefined) t.ok(st.blocks * 512 >= st.size - 64 * 1024, `vhdx-fixed default: no holes (${st.blocks * 512} of ${st.size})`);
+    else t.ok(st.blocks * 512 < st.size / 2, `vhdx-fixed sparse: holes allowed (${st.blocks * 512} of ${st.size})`);
     t.equal((await qemuImg(['compare', '-f', 'raw', raw, out])).exitCode, 0);
   }
 });
@@ -141,4 +152,20 @@ t.test('vmdk-stream: compression level is an option (9 is smaller than 1 on comp
   const src = await openRaw(raw);
   await t.rejects(writeWith(MODULES[1], 'vmdk-stream', src, join(dir, 'bad.vmdk'), { compressionLevel: 12 }), { code: 'VMDK_OPTION_INVALID' });
   await src.close();
+});
+
+t.test('a writer that fails half-way leaves a file no reader takes for a valid image (magic written last)', async (t) => {
+  const dir = await tempDir(t);
+  const raw = join(dir, 'a.raw');
+  await makeSparseRaw(raw, 24 * MiB, 12);
+  for (const [m, target] of [[0, 'vhdx'], [0, 'vhdx-fixed'], [1, 'vmdk'], [1, 'vmdk-stream'], [2, 'qcow2']] as const) {
+    const src = await openRaw(raw);
+    let reads = 0;
+    const failing = { ...src, read: (o: number, l: number, b?: Buffer) => (++reads > 5 ? Promise.reject(new Error('disk gone')) : src.read(o, l, b)) };
+    const out = join(dir, `half-${target}`);
+    await t.rejects(writeWith(MODULES[m], target, failing, out), /disk gone/, `${target}: the write fails`);
+    await src.close();
+    const head = (await readFile(out)).subarray(0, 8);
+    t.notOk(MODULES[m].probe(head, Buffer.alloc(0), 1 << 30), `${target}: the half-written file does not probe as ${MODULES[m].name} (first bytes ${head.toString('hex', 0, 4)})`);
+  }
 });
