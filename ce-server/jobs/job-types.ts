@@ -4,6 +4,7 @@
  */
 import type { JobType } from '../../core/job-type.js';
 import { inspectImageJob } from './inspect-image.js';
+import { convertJob } from '../../disk/jobs.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const jobTypes: JobType<any, any>[] = [inspectImageJob];
+export const jobTypes: JobType<any, any>[] = [inspectImageJob, convertJob];

@@ -86,6 +86,16 @@ export class RawDisk implements Disk {
     return out;
   }
 
+  /** Bytes in data extents (what the file really occupies), when the file system tells. */
+  async allocatedBytes(): Promise<number | undefined> {
+    await this.loadExtents();
+    const ex = this.extents;
+    if (!ex) return undefined;
+    let n = 0;
+    for (let i = 0; i < ex.length; i += 2) n += ex[i + 1]! - ex[i]!;
+    return n;
+  }
+
   describe(): DiskDescription {
     return {
       format: 'raw',
