@@ -32,8 +32,17 @@ export interface ConvertOptions {
   format?: FormatName;
   hash?: HashAlgo[];
   overwrite?: boolean;
-  /** Continue an interrupted conversion from its state file, and keep the partial output on failure. */
+  /**
+   * Continue an interrupted conversion from its state file, keep the partial output on failure,
+   * and write resume checkpoints (each one fsyncs the output) so that a later --resume can continue.
+   */
   resume?: boolean;
+  /**
+   * Write resume checkpoints even without `resume` (default: same as `resume`). Jobs set it: a
+   * crash or reboot leaves the partial output and its state for the resumed job; a failure or
+   * cancel still removes them.
+   */
+  checkpoints?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   /** Least time between progress events (default 250 ms; 0 = every block). */
@@ -182,7 +191,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
           inFlight: opts.inFlight,
           meter,
           resumeFrom,
-          onCommit: tar
+          onCommit: tar || !(opts.checkpoints ?? opts.resume)
             ? undefined
             : async (c) => saveState(tmp, { ...identity, virtualOffset: c.virtualOffset, fileOffset: c.fileOffset, savedAt: new Date().toISOString() } satisfies ResumeState),
           readBack: async (position, length) => {
