@@ -2,7 +2,7 @@
  * `ce info | convert | check | compare`: the disk engine on the command line.
  * Exit codes (core/cli-kit.ts): 0 ok, 1 typed error, 3 problems found / images differ, 130 cancelled.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CeError } from '../core/errors.js';
 import { EXIT, createCliProgress, formatBytes, printResult, runCommand } from '../core/cli-kit.js';
 import type { FormatName } from './types.js';
@@ -119,11 +119,15 @@ export function registerCommands(program: Command): void {
     .option('--progress', 'progress bar on stderr (a TTY)')
     .option('--json', 'JSON lines: progress events, then the result')
     .option('--overwrite', 'replace an existing output')
-    .option('--resume', 'continue an interrupted conversion (and keep the partial output if this one fails)')
+    .option('--resume', 'write resume checkpoints and keep <dst>.partial on failure; run again with --resume to continue from the last one')
     .option('--no-sparse', 'never leave holes in a local output file')
     .option('--no-fsync', 'do not fsync the output before the rename (scratch outputs, benchmarks; like qemu-img -t unsafe)')
     .option('--tar-gz', 'wrap a raw output as disk.raw in a gzip-compressed tar (GCP)')
-    .option('--in-flight <n>', 'reads in flight', (v) => Number(v))
+    .option('--in-flight <n>', 'reads in flight (1-64, default 8)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64.');
+      return n;
+    })
     .action(async (src: string, dst: string, o: { to?: string; preset?: string; format?: FormatName; hash?: string; progress?: boolean; json?: boolean; overwrite?: boolean; resume?: boolean; sparse?: boolean; inFlight?: number; tarGz?: boolean; fsync?: boolean }) =>
       runCommand(o, async () => {
         const { convert, convertToSink } = await import('./convert/engine.js');
