@@ -8,7 +8,7 @@
  * The output is renamed into place at the end (core/atomic.ts); on failure or cancel the partial
  * file is removed, unless `resume` is set: then it stays with its state file for a later --resume.
  */
-import { realpath, rm, rename } from 'node:fs/promises';
+import { realpath, rm, rename, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CeError, throwIfCancelled, toCeError } from '../../core/errors.js';
 import { partialPath, writeAtomically } from '../../core/atomic.js';
@@ -166,7 +166,9 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
     let resumeFrom = 0;
     if (opts.resume) {
       const st = await loadState(tmp);
-      if (st && sameJob(st, identity)) resumeFrom = st.virtualOffset;
+      // Only when the partial output is still there with at least what was committed.
+      const partialSize = await stat(tmp).then((x) => x.size, () => -1);
+      if (st && sameJob(st, identity) && partialSize >= st.fileOffset) resumeFrom = st.virtualOffset;
     }
     const algos = opts.hash ?? [];
     const meter = opts.onProgress ? new ProgressMeter(opts.onProgress, plan.writerOptions.virtualSize ?? disk.virtualSize, 'convert', opts.progressIntervalMs) : undefined;
