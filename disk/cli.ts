@@ -28,17 +28,17 @@ function parseHash(v: string | undefined): HashAlgo[] | undefined {
 
 function humanInfo(i: ImageInfo): string {
   const lines = [
-    `image:        ${i.path}`,
-    `format:       ${i.format} (${i.subformat})`,
-    `virtual size: ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
-    `file size:    ${formatBytes(i.fileSize)} (${i.fileSize} bytes)`,
-    `block size:   ${formatBytes(i.blockSize)}`,
+    `image:           ${i.path}`,
+    `format:          ${i.format} (${i.subformat})`,
+    `virtual size:    ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
+    `file size:       ${formatBytes(i.fileSize)} (${i.fileSize} bytes)`,
+    `block size:      ${formatBytes(i.blockSize)}`,
   ];
-  if (i.allocatedBytes !== undefined) lines.push(`allocated:    ${formatBytes(i.allocatedBytes)}`);
-  if (i.parentChain?.length) lines.push(`parents:      ${i.parentChain.join(' -> ')}`);
-  if (i.dirtyLog !== undefined) lines.push(`dirty log:    ${i.dirtyLog ? 'yes (replayed in memory)' : 'no'}`);
-  for (const [k, v] of Object.entries(i.extra ?? {})) lines.push(`${(k + ':').padEnd(14)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  lines.push(i.problems.length ? `problems:\n${i.problems.map((p) => `  ${p.severity} ${p.code}: ${p.message}`).join('\n')}` : 'problems:     none');
+  if (i.allocatedBytes !== undefined) lines.push(`allocated:       ${formatBytes(i.allocatedBytes)}`);
+  if (i.parentChain?.length) lines.push(`parents:         ${i.parentChain.join(' -> ')}`);
+  if (i.dirtyLog !== undefined) lines.push(`dirty log:       ${i.dirtyLog ? 'yes (replayed in memory)' : 'no'}`);
+  for (const [k, v] of Object.entries(i.extra ?? {})) lines.push(`${(k + ':').padEnd(17)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  lines.push(i.problems.length ? `problems:\n${i.problems.map((p) => `  ${p.severity} ${p.code}: ${p.message}`).join('\n')}` : 'problems:        none');
   return lines.join('\n');
 }
 
