@@ -2,7 +2,7 @@
  * `ce info | convert | check | compare`: the disk engine on the command line.
  * Exit codes (core/cli-kit.ts): 0 ok, 1 typed error, 3 problems found / images differ, 130 cancelled.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CeError } from '../core/errors.js';
 import { EXIT, createCliProgress, formatBytes, printResult, runCommand } from '../core/cli-kit.js';
 import type { FormatName } from './types.js';
@@ -28,17 +28,17 @@ function parseHash(v: string | undefined): HashAlgo[] | undefined {
 
 function humanInfo(i: ImageInfo): string {
   const lines = [
-    `image:        ${i.path}`,
-    `format:       ${i.format} (${i.subformat})`,
-    `virtual size: ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
-    `file size:    ${formatBytes(i.fileSize)} (${i.fileSize} bytes)`,
-    `block size:   ${formatBytes(i.blockSize)}`,
+    `image:           ${i.path}`,
+    `format:          ${i.format} (${i.subformat})`,
+    `virtual size:    ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
+    `file size:       ${formatBytes(i.fileSize)} (${i.fileSize} bytes)`,
+    `block size:      ${formatBytes(i.blockSize)}`,
   ];
-  if (i.allocatedBytes !== undefined) lines.push(`allocated:    ${formatBytes(i.allocatedBytes)}`);
-  if (i.parentChain?.length) lines.push(`parents:      ${i.parentChain.join(' -> ')}`);
-  if (i.dirtyLog !== undefined) lines.push(`dirty log:    ${i.dirtyLog ? 'yes (replayed in memory)' : 'no'}`);
-  for (const [k, v] of Object.entries(i.extra ?? {})) lines.push(`${(k + ':').padEnd(14)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  lines.push(i.problems.length ? `problems:\n${i.problems.map((p) => `  ${p.severity} ${p.code}: ${p.message}`).join('\n')}` : 'problems:     none');
+  if (i.allocatedBytes !== undefined) lines.push(`allocated:       ${formatBytes(i.allocatedBytes)}`);
+  if (i.parentChain?.length) lines.push(`parents:         ${i.parentChain.join(' -> ')}`);
+  if (i.dirtyLog !== undefined) lines.push(`dirty log:       ${i.dirtyLog ? 'yes (replayed in memory)' : 'no'}`);
+  for (const [k, v] of Object.entries(i.extra ?? {})) lines.push(`${(k + ':').padEnd(17)}${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  lines.push(i.problems.length ? `problems:\n${i.problems.map((p) => `  ${p.severity} ${p.code}: ${p.message}`).join('\n')}` : 'problems:        none');
   return lines.join('\n');
 }
 
@@ -119,11 +119,15 @@ export function registerCommands(program: Command): void {
     .option('--progress', 'progress bar on stderr (a TTY)')
     .option('--json', 'JSON lines: progress events, then the result')
     .option('--overwrite', 'replace an existing output')
-    .option('--resume', 'continue an interrupted conversion (and keep the partial output if this one fails)')
+    .option('--resume', 'write resume checkpoints and keep <dst>.partial on failure; run again with --resume to continue from the last one')
     .option('--no-sparse', 'never leave holes in a local output file')
     .option('--no-fsync', 'do not fsync the output before the rename (scratch outputs, benchmarks; like qemu-img -t unsafe)')
     .option('--tar-gz', 'wrap a raw output as disk.raw in a gzip-compressed tar (GCP)')
-    .option('--in-flight <n>', 'reads in flight', (v) => Number(v))
+    .option('--in-flight <n>', 'reads in flight (1-64, default 8)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64.');
+      return n;
+    })
     .option('--credentials-file <path>', 'smb://: file with username=, password=, domain= (mode 0600); else the password comes from CE_SMB_PASSWORD')
     .option('--sign', 'smb://: sign every message even if the server does not require it')
     .option('--encrypt', 'smb://: encrypt every message (SMB 3.x)')

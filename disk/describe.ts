@@ -7,6 +7,7 @@ import { isCeError, toCeError } from '../core/errors.js';
 import type { DiskDescription, FormatName, Problem } from './types.js';
 import { openDisk } from './open.js';
 import { formatModule } from './formats.js';
+import { RawDisk } from './raw/disk.js';
 
 export interface ImageInfo extends DiskDescription {
   path: string;
@@ -16,6 +17,10 @@ export async function describeImage(path: string, opts: { format?: FormatName } 
   const disk = await openDisk(path, opts);
   try {
     const d = disk.describe();
+    if (disk instanceof RawDisk && d.allocatedBytes === undefined) {
+      const a = await disk.allocatedBytes();
+      if (a !== undefined) d.allocatedBytes = a;
+    }
     const extra = (await formatModule(disk.format).check?.(disk)) ?? [];
     return { path, ...d, problems: [...d.problems, ...extra] };
   } finally {

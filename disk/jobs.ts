@@ -56,6 +56,8 @@ export const convertJob = defineJobType<ConvertJobOptions, ConvertResult | { dry
       hash: o.hash,
       overwrite: o.overwrite,
       resume,
+      // Checkpoints from the first run: a restart of the service continues from the last one.
+      checkpoints: true,
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(p),
     });

@@ -24,6 +24,8 @@ export interface Sink {
   readonly seekable: boolean;
   /** Resolves once the sink no longer needs `data` (the writer may then reuse the buffer). */
   pwrite(data: Buffer, position: number): Promise<void>;
+  /** Optional gather write of contiguous buffers at position (one system call / request). */
+  pwritev?(data: Buffer[], position: number): Promise<void>;
   /** Set the final length (holes read as zero). Optional for sequential sinks. */
   truncate?(length: number): Promise<void>;
   /** Flush to stable storage. */

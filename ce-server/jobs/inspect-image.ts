@@ -1,11 +1,9 @@
 /**
- * `inspect` of an image file through qemu-img's JSON (format, virtual size, file size).
- * Replaced by the disk engine's own probe once disk/ offers it.
+ * `inspect` of an image file through the disk engine's describe() (format detection from content,
+ * differencing chains, problems), read-only.
  */
-import { stat } from 'node:fs/promises';
 import { defineJobType } from '../../core/job-type.js';
-import { CeError } from '../../core/errors.js';
-import { runTool } from '../../core/tools.js';
+import { describeImage } from '../../disk/describe.js';
 
 export interface InspectImageOptions {
   source: { kind: 'file'; path: string };
@@ -17,6 +15,9 @@ export interface InspectImageResult {
   virtualSize: number;
   fileSize: number;
   allocatedBytes?: number;
+  subformat?: string;
+  parentChain?: string[];
+  problems?: Array<{ code: string; message: string; severity: string }>;
 }
 
 export const inspectImageJob = defineJobType<InspectImageOptions, InspectImageResult>({
@@ -37,11 +38,16 @@ export const inspectImageJob = defineJobType<InspectImageOptions, InspectImageRe
   async run(ctx) {
     const path = ctx.options.source.path;
     ctx.step('inspect');
-    const st = await stat(path).catch(() => {
-      throw new CeError('SOURCE_NOT_FOUND', `The source ${path} does not exist on the CE.`, { hint: 'Check the path.', status: 404 });
-    });
-    const r = await runTool('qemu-img', ['info', '--output=json', '-U', path], { failCode: 'IMAGE_UNREADABLE', cancelSignal: ctx.signal });
-    const info = JSON.parse(r.stdout) as { format: string; 'virtual-size': number; 'actual-size'?: number };
-    return { path, format: info.format, virtualSize: info['virtual-size'], fileSize: st.size, allocatedBytes: info['actual-size'] };
+    const d = await describeImage(path);
+    return {
+      path,
+      format: d.format,
+      virtualSize: d.virtualSize,
+      fileSize: d.fileSize,
+      ...(d.allocatedBytes !== undefined ? { allocatedBytes: d.allocatedBytes } : {}),
+      subformat: d.subformat,
+      ...(d.parentChain ? { parentChain: d.parentChain } : {}),
+      problems: d.problems,
+    };
   },
 });

@@ -8,7 +8,7 @@
  * The output is renamed into place at the end (core/atomic.ts); on failure or cancel the partial
  * file is removed, unless `resume` is set: then it stays with its state file for a later --resume.
  */
-import { realpath, rm, rename } from 'node:fs/promises';
+import { realpath, rm, rename, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CeError, throwIfCancelled, toCeError } from '../../core/errors.js';
 import { partialPath, writeAtomically } from '../../core/atomic.js';
@@ -39,8 +39,17 @@ export interface ConvertOptions {
   format?: FormatName;
   hash?: HashAlgo[];
   overwrite?: boolean;
-  /** Continue an interrupted conversion from its state file, and keep the partial output on failure. */
+  /**
+   * Continue an interrupted conversion from its state file, keep the partial output on failure,
+   * and write resume checkpoints (each one fsyncs the output) so that a later --resume can continue.
+   */
   resume?: boolean;
+  /**
+   * Write resume checkpoints even without `resume` (default: same as `resume`). Jobs set it: a
+   * crash or reboot leaves the partial output and its state for the resumed job; a failure or
+   * cancel still removes them.
+   */
+  checkpoints?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   /** Least time between progress events (default 250 ms; 0 = every block). */
@@ -164,7 +173,9 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
     let resumeFrom = 0;
     if (opts.resume) {
       const st = await loadState(tmp);
-      if (st && sameJob(st, identity)) resumeFrom = st.virtualOffset;
+      // Only when the partial output is still there with at least what was committed.
+      const partialSize = await stat(tmp).then((x) => x.size, () => -1);
+      if (st && sameJob(st, identity) && partialSize >= st.fileOffset) resumeFrom = st.virtualOffset;
     }
     const algos = opts.hash ?? [];
     const meter = opts.onProgress ? new ProgressMeter(opts.onProgress, plan.writerOptions.virtualSize ?? disk.virtualSize, 'convert', opts.progressIntervalMs) : undefined;
@@ -189,7 +200,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
           inFlight: opts.inFlight,
           meter,
           resumeFrom,
-          onCommit: tar
+          onCommit: tar || !(opts.checkpoints ?? opts.resume)
             ? undefined
             : async (c) => saveState(tmp, { ...identity, virtualOffset: c.virtualOffset, fileOffset: c.fileOffset, savedAt: new Date().toISOString() } satisfies ResumeState),
           readBack: async (position, length) => {

@@ -40,6 +40,11 @@ export class HashingSink implements Sink {
   }
 
   async pwrite(data: Buffer, position: number): Promise<void> {
+    this.hashAt(data, position);
+    await this.inner.pwrite(data, position);
+  }
+
+  private hashAt(data: Buffer, position: number): void {
     if (!this.broken) {
       if (position < this.pos) this.broken = true;
       else {
@@ -52,8 +57,23 @@ export class HashingSink implements Sink {
         this.pos += data.length;
       }
     }
-    await this.inner.pwrite(data, position);
   }
+
+  pwritev = async (data: Buffer[], position: number): Promise<void> => {
+    let pos = position;
+    for (const b of data) {
+      this.hashAt(b, pos);
+      pos += b.length;
+    }
+    if (this.inner.pwritev) await this.inner.pwritev(data, position);
+    else {
+      pos = position;
+      for (const b of data) {
+        await this.inner.pwrite(b, pos);
+        pos += b.length;
+      }
+    }
+  };
 
   truncate = async (length: number): Promise<void> => {
     if (length < this.pos) this.broken = true;

@@ -113,6 +113,25 @@ export class FileSink implements Sink {
     }
   }
 
+  async pwritev(data: Buffer[], position: number): Promise<void> {
+    const total = data.reduce((n, b) => n + b.length, 0);
+    const { bytesWritten } = await this.fh.writev(data, position);
+    if (bytesWritten < total) {
+      // Short gather write (rare): finish the rest piece by piece.
+      let skip = bytesWritten;
+      let pos = position + bytesWritten;
+      for (const b of data) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
+        await this.pwrite(b.subarray(skip), pos);
+        pos += b.length - skip;
+        skip = 0;
+      }
+    }
+  }
+
   async truncate(length: number): Promise<void> {
     await this.fh.truncate(length);
   }

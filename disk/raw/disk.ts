@@ -39,8 +39,23 @@ export class RawDisk implements Disk {
     return canListExtents(this.source);
   }
 
-  blocks(): AsyncIterable<number> {
-    return extentBlocks(this.source, this.blockSize, this.virtualSize);
+  async *blocks(): AsyncGenerator<number> {
+    await this.loadExtents();
+    const ex = this.extents;
+    if (!ex) {
+      yield* extentBlocks(this.source, this.blockSize, this.virtualSize);
+      return;
+    }
+    // From the cached extent map: no lseek per call.
+    const bs = this.blockSize;
+    const count = Math.ceil(this.virtualSize / bs);
+    let next = 0;
+    for (let i = 0; i < ex.length; i += 2) {
+      for (let b = Math.max(next, Math.floor(ex[i]! / bs)); b * bs < ex[i + 1]! && b < count; b++) {
+        yield b;
+        next = b + 1;
+      }
+    }
   }
 
   private loadExtents(): Promise<void> {
@@ -84,6 +99,16 @@ export class RawDisk implements Disk {
     if (pos < end) out.fill(0, pos - offset, length);
     await Promise.all(reads);
     return out;
+  }
+
+  /** Bytes in data extents (what the file really occupies), when the file system tells. */
+  async allocatedBytes(): Promise<number | undefined> {
+    await this.loadExtents();
+    const ex = this.extents;
+    if (!ex) return undefined;
+    let n = 0;
+    for (let i = 0; i < ex.length; i += 2) n += ex[i + 1]! - ex[i]!;
+    return n;
   }
 
   describe(): DiskDescription {

@@ -11,7 +11,7 @@ import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult }
 import { CeError, throwIfCancelled } from '../../core/errors.js';
 import { planBlocks } from '../block-map.js';
 import { isZero, zeros, ZERO_CHUNK } from '../zero.js';
-import { WriteQueue, releaseAfter } from '../convert/write-queue.js';
+import { WriteQueue, nonZeroRuns, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 
 /** Unit of reads (2 MiB: one VHD block, one read-ahead chunk). */
@@ -56,10 +56,9 @@ export async function writeFlatData(src: Disk, q: WriteQueue, size: number, spar
     const len = Math.min(RAW_STEP, src.virtualSize - off);
     const data = await src.read(off, len);
     if (sparse) {
-      const pieces: number[] = [];
-      for (let o = 0; o < len; o += HOLE_UNIT) if (!isZero(data.subarray(o, Math.min(len, o + HOLE_UNIT)))) pieces.push(o);
-      const done = releaseAfter(src, data, pieces.length);
-      for (const o of pieces) await q.write(data.subarray(o, Math.min(len, o + HOLE_UNIT)), base + off + o, done);
+      const runs = nonZeroRuns(data, HOLE_UNIT, isZero);
+      const done = releaseAfter(src, data, runs.length);
+      for (const [o, n] of runs) await q.write(data.subarray(o, o + n), base + off + o, done);
     } else {
       await q.write(data, base + off, releaseAfter(src, data, 1));
     }

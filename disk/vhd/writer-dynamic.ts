@@ -14,7 +14,7 @@ import { throwIfCancelled } from '../../core/errors.js';
 import { planBlocks } from '../block-map.js';
 import { isZero, zeros } from '../zero.js';
 import { outputSize } from '../raw/writer.js';
-import { WriteQueue, releaseAfter } from '../convert/write-queue.js';
+import { WriteQueue, nonZeroRuns, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 import { checkVhdSize, makeFooter, uuidBytes, VHD_BLOCK } from './create.js';
 import { bitmapSize, serializeDynamicHeader } from './header.js';
@@ -102,25 +102,27 @@ export const vhdDynamicWriter: DiskWriter = {
       const data = await src.read(off, len);
       if (sequential) {
         const at = bat[i]! * 512;
-        await q.write(L.bitmap, at);
-        await q.write(data, at + L.bitmap.length, releaseAfter(src, data, 1));
-        if (len < L.blockSize) await q.write(zeros(L.blockSize - len), at + L.bitmap.length + len);
+        const tail = len < L.blockSize ? [zeros(L.blockSize - len)] : [];
+        await q.writev([L.bitmap, data, ...tail], at, releaseAfter(src, data, 1));
         seqAt = at + stride;
       } else if (isZero(data)) {
         releaseAfter(src, data, 0);
       } else {
         bat[i] = next / 512;
-        await q.write(L.bitmap, next);
         const at = next + L.bitmap.length;
         if (sparse) {
           // Local file: zero pieces stay holes (the footer written after them sizes the file).
-          const pieces: number[] = [];
-          for (let o = 0; o < len; o += HOLE_UNIT) if (!isZero(data.subarray(o, Math.min(len, o + HOLE_UNIT)))) pieces.push(o);
-          const done = releaseAfter(src, data, pieces.length);
-          for (const o of pieces) await q.write(data.subarray(o, Math.min(len, o + HOLE_UNIT)), at + o, done);
+          // The bitmap goes out with the first run when that run starts the block (one gather write).
+          const runs = nonZeroRuns(data, HOLE_UNIT, isZero);
+          const done = releaseAfter(src, data, runs.length);
+          if (runs[0]![0] !== 0) await q.write(L.bitmap, next);
+          for (const [o, n] of runs) {
+            if (o === 0) await q.writev([L.bitmap, data.subarray(0, n)], next, done);
+            else await q.write(data.subarray(o, o + n), at + o, done);
+          }
         } else {
-          await q.write(data, at, releaseAfter(src, data, 1));
-          if (len < L.blockSize) await q.write(zeros(L.blockSize - len), at + len);
+          const tail = len < L.blockSize ? [zeros(L.blockSize - len)] : [];
+          await q.writev([L.bitmap, data, ...tail], next, releaseAfter(src, data, 1));
         }
         next += stride;
       }

@@ -59,6 +59,8 @@ async function makeSource(path: string): Promise<void> {
 }
 
 async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssKiB: number }> {
+  // Start every measurement with no dirty pages of earlier runs pending (the machine may be shared).
+  await execa('sync');
   const r = await execa('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { reject: false, cwd: ROOT, env: { UV_THREADPOOL_SIZE: '16' } });
   if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   const last = String(r.stderr).trim().split('\n').pop()!.split(' ');
@@ -110,23 +112,29 @@ async function main(): Promise<void> {
       const ceArgs = [join(ROOT, 'dist/ce-server/cli/main.js'), 'convert', src, out, '--to', p.to, '--overwrite'];
       const qArgs = ['convert', '-f', qfmt, ...p.qemu, src, outQ];
       for (let i = 0; i < RUNS; i++) {
-        // Without the final fsync on both sides (qemu-img convert does not fsync its output) …
-        const a = await timed(process.execPath, [...ceArgs, '--no-fsync']);
-        ce.push(a.seconds);
-        rss = Math.max(rss, a.rssKiB);
-        await rm(out, { force: true });
-        const b = await timed('qemu-img', qArgs);
-        qe.push(b.seconds);
-        await rm(outQ, { force: true });
-        // … and with it (ce's default: the output is durable before it is renamed into place).
-        const c = await timed(process.execPath, ceArgs);
-        ceSync.push(c.seconds);
-        rss = Math.max(rss, c.rssKiB);
-        await rm(out, { force: true });
-        const d = await timed('sh', ['-c', 'qemu-img "$@" && sync "$0"', outQ, ...qArgs]);
-        qeSync.push(d.seconds);
-        await rm(outQ, { force: true });
-        process.stderr.write(`${p.name} run ${i + 1}: ce ${a.seconds}s / ${c.seconds}s with fsync (${Math.round(rss / 1024)} MiB RSS), qemu-img ${b.seconds}s / ${d.seconds}s with sync\n`);
+        const runCe = async (sync: boolean) => {
+          const a = await timed(process.execPath, sync ? ceArgs : [...ceArgs, '--no-fsync']);
+          (sync ? ceSync : ce).push(a.seconds);
+          rss = Math.max(rss, a.rssKiB);
+          await rm(out, { force: true });
+        };
+        const runQemu = async (sync: boolean) => {
+          const b = sync ? await timed('sh', ['-c', 'qemu-img "$@" && sync "$0"', outQ, ...qArgs]) : await timed('qemu-img', qArgs);
+          (sync ? qeSync : qe).push(b.seconds);
+          await rm(outQ, { force: true });
+        };
+        // Alternate who goes first. Without the final fsync on both sides (qemu-img convert does not
+        // fsync its output), then with it (ce's default: the output is durable before its rename).
+        for (const sync of [false, true]) {
+          if (i % 2 === 0) {
+            await runCe(sync);
+            await runQemu(sync);
+          } else {
+            await runQemu(sync);
+            await runCe(sync);
+          }
+        }
+        process.stderr.write(`${p.name} run ${i + 1}: ce ${ce.at(-1)}s / ${ceSync.at(-1)}s with fsync (${Math.round(rss / 1024)} MiB RSS), qemu-img ${qe.at(-1)}s / ${qeSync.at(-1)}s with sync\n`);
       }
       const [mc, mcs, mq, mqs] = [median(ce), median(ceSync), median(qe), median(qeSync)];
       rows.push([p.name, mc.toFixed(2), mq.toFixed(2), (mc / mq).toFixed(2), mcs.toFixed(2), mqs.toFixed(2), (mcs / mqs).toFixed(2), String(Math.round(rss / 1024)), `${(SIZE / MiB / 2 / mc).toFixed(0)} MiB/s of data`]);

@@ -38,9 +38,6 @@ t.test('ce convert / info / check / compare', async (t) => {
 
   const info = json<{ format: string; subformat: string; virtualSize: number; problems: unknown[] }>(await runCe(['info', join(dir, 'o.vhd'), '--json']));
   t.match(info, { format: 'vhd', subformat: 'dynamic', virtualSize: 6 * MiB, problems: [] });
-  t.match((await runCe(['info', join(dir, 'o.vhd')])).stdout, /format:\s+vhd \(dynamic\)/);
-
-  t.equal((await runCe(['check', join(dir, 'o.vhd')])).exitCode, 0);
   const broken = await readFile(join(dir, 'o.vhd'));
   await writeFile(join(dir, 'cut.vhd'), broken.subarray(0, broken.length - 512));
   const chk = await runCe(['check', join(dir, 'cut.vhd'), '--json']);

@@ -76,3 +76,21 @@ t.test('resume: interrupted with --resume, continued from the last commit, ident
     t.notOk((await readdir(dir)).some((f) => f.includes('.partial')), `${to}: partial and state gone`);
   }
 });
+
+t.test('resume: a state file without its partial output is ignored (start over)', async (t) => {
+  process.env.CE_CONVERT_COMMIT_BYTES = String(4 * MiB);
+  t.teardown(() => {
+    delete process.env.CE_CONVERT_COMMIT_BYTES;
+  });
+  const dir = await tempDir(t);
+  const src = join(dir, 'src.raw');
+  await makeSparseRaw(src, 24 * MiB, 20, 9);
+  const dst = join(dir, 'x.vhd');
+  const ac = new AbortController();
+  await t.rejects(convert(src, dst, { to: 'vhd', resume: true, inFlight: 1, progressIntervalMs: 0, signal: ac.signal, onProgress: (p) => p.bytesDone > 12 * MiB && ac.abort() }), { code: 'CANCELLED' });
+  const { rm: rmf } = await import('node:fs/promises');
+  await rmf(`${dst}.partial`);
+  const r = await convert(src, dst, { to: 'vhd', resume: true });
+  t.equal(r.resumedFrom, undefined, 'started over');
+  t.equal((await qemuCompare(src, 'raw', dst, 'vpc')).code, 0);
+});

@@ -95,3 +95,17 @@ t.test('xenserver, aws, nutanix, vsphere, hyperv targets', async (t) => {
   }
   await t.rejects(convert(src, join(dir, 'u.vhd'), { preset: 'nope' }), { code: 'DISK_PRESET_UNKNOWN' });
 });
+
+t.test('tar headers: octal sizes below 8 GiB, GNU base-256 above (OVA/GCP tar of big disks)', async (t) => {
+  const { tarHeader } = await import('../../disk/convert/tar-gz-sink.js');
+  const small = tarHeader('disk.raw', 3 * MiB + 512, 0);
+  t.equal(small.toString('latin1', 124, 135), (3 * MiB + 512).toString(8).padStart(11, '0'));
+  const big = 10 * 1024 * MiB;
+  const h = tarHeader('disk.raw', big, 0);
+  t.equal(h[124], 0x80, 'base-256 marker');
+  t.equal(Number(h.readBigUInt64BE(128)), big, 'size in the low bytes, big-endian');
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  t.equal(parseInt(h.toString('latin1', 148, 154), 8), sum, 'header checksum');
+  t.equal(h.toString('latin1', 0, 8), 'disk.raw');
+});

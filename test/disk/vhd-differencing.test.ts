@@ -110,3 +110,15 @@ t.test('wrong parent UUID, missing parent, and a loop are typed errors', async (
   await createDifferencingVhd(join(dir, 'parent.vhd'), join(dir, 'loop.vhd'), [], { parentName: 'loop.vhd', locators: [], uuid: self, parentUuid: self });
   await t.rejects(openDisk(join(dir, 'loop.vhd')), { code: 'DISK_PARENT_LOOP' });
 });
+
+t.test('a parent timestamp that differs from the one recorded is a warning', async (t) => {
+  const { dir } = await setup(t);
+  await createDifferencingVhd(join(dir, 'parent.vhd'), join(dir, 'ts.vhd'), []);
+  const b = await readFile(join(dir, 'ts.vhd'));
+  b.writeUInt32BE(b.readUInt32BE(512 + 56) - 100, 512 + 56);
+  const { vhdChecksum } = await import('../../disk/vhd/footer.js');
+  b.writeUInt32BE(vhdChecksum(b.subarray(512, 1536), 36), 512 + 36);
+  await writeRaw(join(dir, 'ts.vhd'), b);
+  const info = await describeImage(join(dir, 'ts.vhd'));
+  t.match(info.problems, [{ code: 'VHD_PARENT_TIMESTAMP', severity: 'warning' }]);
+});

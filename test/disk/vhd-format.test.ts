@@ -131,3 +131,21 @@ t.test('writing refuses sizes a VHD cannot hold instead of changing them', async
   await writeFile(join(dir, 'odd.raw'), Buffer.alloc(1000, 1));
   await t.rejects(convert(join(dir, 'odd.raw'), join(dir, 'odd.vhd'), { to: 'vhd' }), { code: 'VHD_SIZE_UNALIGNED' });
 });
+
+t.test('dynamic VHDs hold at most 2040 GiB (VHD_MAX_SECTORS); fixed ones may be larger', async (t) => {
+  const dir = await tempDir(t);
+  const { truncate } = await import('node:fs/promises');
+  await writeFile(join(dir, 'big.raw'), '');
+  await truncate(join(dir, 'big.raw'), 2041 * 1024 * MiB);
+  await t.rejects(convert(join(dir, 'big.raw'), join(dir, 'big.vhd'), { to: 'vhd' }), { code: 'VHD_TOO_LARGE' });
+});
+
+t.test('Disk2vhd: current_size far larger than the CHS geometry is used as is', async (t) => {
+  const dir = await tempDir(t);
+  const p = join(dir, 'd2v.vhd');
+  await fixedWithCreator(p, 'd2v ', 40 * MiB, chsFor(10 * MiB));
+  const d = await openDisk(p);
+  t.equal(d.virtualSize, 40 * MiB);
+  await d.close();
+  t.equal((await qemuInfo(p, 'vpc'))['virtual-size'], 40 * MiB, 'qemu-img agrees');
+});

@@ -17,9 +17,9 @@ import { isCeError } from '../../core/errors.js';
 
 const MiB = 1 << 20;
 
-async function sample(t: Parameters<typeof tempDir>[0]) {
+async function sample(t: Parameters<typeof tempDir>[0], size = 9 * MiB, runs = 5) {
   const dir = await tempDir(t);
-  await makeSparseRaw(join(dir, 's.raw'), 9 * MiB, 5, 5);
+  await makeSparseRaw(join(dir, 's.raw'), size, runs, 5);
   await convert(join(dir, 's.raw'), join(dir, 'd.vhd'), { to: 'vhd' });
   await convert(join(dir, 's.raw'), join(dir, 'f.vhd'), { to: 'vhd-fixed' });
   return { dir, dyn: await readFile(join(dir, 'd.vhd')), fixed: await readFile(join(dir, 'f.vhd')), raw: await readFile(join(dir, 's.raw')) };
@@ -97,23 +97,39 @@ t.test('overlapping blocks are found by check', async (t) => {
 });
 
 t.test('fuzz: mutated footers, headers and BATs never crash or hang', async (t) => {
-  const { dir, dyn, fixed } = await sample(t);
+  const { dir, dyn, fixed } = await sample(t, 6 * MiB, 3);
+  await writeFile(join(dir, 'fz-d.vhd'), dyn);
+  await writeFile(join(dir, 'fz-f.vhd'), fixed);
+  const { open } = await import('node:fs/promises');
   const r = rng(42);
   let typed = 0;
   let opened = 0;
+  const HEAD = 1536 + 64;
   for (let i = 0; i < 200; i++) {
-    const base = i % 3 === 0 ? fixed : dyn;
-    const b = Buffer.from(base);
+    const isFixed = i % 3 === 0;
+    const base = isFixed ? fixed : dyn;
+    const path = join(dir, isFixed ? 'fz-f.vhd' : 'fz-d.vhd');
+    // Mutate a copy of the first 1600 bytes and the footer, write them in place, restore after.
+    const head = Buffer.from(base.subarray(0, HEAD));
+    const tail = Buffer.from(base.subarray(base.length - 512));
     const n = 1 + Math.floor(r() * 8);
     for (let k = 0; k < n; k++) {
-      const inTail = r() < 0.4;
-      const pos = inTail ? b.length - 512 + Math.floor(r() * 512) : Math.floor(r() * Math.min(b.length, 1536 + 64));
-      b[pos] = Math.floor(r() * 256);
+      if (r() < 0.4) tail[Math.floor(r() * 512)] = Math.floor(r() * 256);
+      else head[Math.floor(r() * HEAD)] = Math.floor(r() * 256);
     }
-    if (r() < 0.6) fixSums(b, base === dyn);
-    await writeFile(join(dir, 'fz.vhd'), b);
+    if (r() < 0.6) {
+      tail.writeUInt32BE(vhdChecksum(tail, 64), 64);
+      if (!isFixed) {
+        tail.copy(head, 0);
+        head.writeUInt32BE(vhdChecksum(head.subarray(512, 1536), 36), 512 + 36);
+      }
+    }
+    const fh = await open(path, 'r+');
+    await fh.write(head, 0, HEAD, 0);
+    await fh.write(tail, 0, 512, base.length - 512);
+    await fh.close();
     try {
-      const d = await openDisk(join(dir, 'fz.vhd'));
+      const d = await openDisk(path);
       opened++;
       try {
         let count = 0;
@@ -132,7 +148,25 @@ t.test('fuzz: mutated footers, headers and BATs never crash or hang', async (t) 
         break;
       }
       typed++;
+    } finally {
+      const fh2 = await open(path, 'r+');
+      await fh2.write(base, 0, HEAD, 0);
+      await fh2.write(base, base.length - 512, 512, base.length - 512);
+      await fh2.close();
     }
   }
   t.pass(`200 mutations: ${opened} opened and read, ${typed} typed errors`);
+});
+
+t.test('readers use table_offset: a BAT moved to the end of the file', async (t) => {
+  const { dir, dyn, raw } = await sample(t);
+  const end = dyn.length - 512;
+  const entries = dyn.readUInt32BE(512 + 28);
+  const batBytes = Math.ceil((entries * 4) / 512) * 512;
+  const moved = Buffer.concat([dyn.subarray(0, end), dyn.subarray(1536, 1536 + batBytes), dyn.subarray(end)]);
+  moved.fill(0, 1536, 1536 + batBytes); // the old place now says "block at sector 0": wrong if read
+  moved.writeBigUInt64BE(BigInt(end), 512 + 16);
+  const d = await openFrom(dir, 'moved.vhd', fixSums(moved, true));
+  t.ok((await d.read(0, d.virtualSize)).equals(raw));
+  await d.close();
 });
