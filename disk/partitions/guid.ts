@@ -1,19 +1,5 @@
-/** Mixed-endian GUID as stored by GPT and Windows (first three fields little-endian). */
-export function guidFromBytes(b: Buffer, off = 0): string {
-  const h = (s: number, e: number) => b.subarray(off + s, off + e).toString('hex');
-  const le = (s: number, e: number) => Buffer.from(b.subarray(off + s, off + e)).reverse().toString('hex');
-  return `${le(0, 4)}-${le(4, 6)}-${le(6, 8)}-${h(8, 10)}-${h(10, 16)}`;
-}
-
-export function guidToBytes(guid: string): Buffer {
-  const hex = guid.replace(/[{}-]/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`not a GUID: ${guid}`);
-  const b = Buffer.from(hex, 'hex');
-  b.subarray(0, 4).reverse();
-  b.subarray(4, 6).reverse();
-  b.subarray(6, 8).reverse();
-  return b;
-}
+/** GPT and Windows store GUIDs mixed-endian (first three fields little-endian), like VHDX: one codec for all. */
+export { guidToString as guidFromBytes, guidFromString as guidToBytes } from '../format-kit/guid.js';
 
 export const GPT_TYPES: Record<string, 'basic-data' | 'efi-system' | 'msr' | 'recovery' | 'linux'> = {
   'ebd0a0a2-b9e5-4433-87c0-68b6b72699c7': 'basic-data',
