@@ -202,7 +202,7 @@ t.test('PVS: CVhdFilter disabled and removed from class filters; MISA already in
   // network/domain's online unjoin (a stage-script change of the shared plan) runs in the same runner.
   const r4 = await prepareImage(disk.path, { prepare: { pagefile: false, disableFastStartup: false, domainUnjoin: 'firstBoot' }, vda: { components: { uninstallMisa: true } } }, { dryRun: true });
   t.same(r4.vda.firstBoot.scripts.map((s) => s.file.split('/').pop()), ['3000-0001-unjoin-domain.bat', '3500-0002-misa-uninstall.bat', '9999-0003-shutdown.bat']);
-  t.match(r4.vda.firstBoot.scripts[0]!.content!, /Remove-Computer -WorkgroupName "WORKGROUP" -Force\r\n/);
+  t.match(r4.vda.firstBoot.scripts[0]!.content!, /Remove-Computer -WorkgroupName 'WORKGROUP' -Force\r\n/);
   t.ok(r4.changes.some((c) => /CitrixCEFirstboot\\Start$/.test(String(c.where))), 'service entry planned');
   t.equal(r4.vda.firstBoot.state, 'planned');
 });
