@@ -37,7 +37,7 @@ export async function writeAllocatedData(o: {
 }): Promise<AllocationResult> {
   const { src, sink, outSize, cluster, granule, ctx } = o;
   const fill = !(o.holes === true && sink.seekable && !!sink.truncate);
-  const unit = Math.max(UNIT, Math.min(cluster, 4 * UNIT));
+  const unit = UNIT; // read granularity: 1 MiB, so a large block (VHDX) does not pull in the holes around the data
   const piece = Math.min(cluster, 64 * 1024); // zero detection granularity (qemu-img uses 4 KiB; writes are coalesced)
   const clusters = Math.ceil(outSize / cluster);
   const offsets = new Uint32Array(clusters);
