@@ -4,7 +4,7 @@
  * Holes: only when the caller says the sink is a local file where holes are fine
  * (`opts.extra.sparse === true`, set by the engine for local FileSinks, never for SMB/NTFS
  * targets or the hyperv preset: Hyper-V refuses sparse host files, disk-formats.md §3.2). Then
- * the file is pre-sized with truncate and all-zero 1 MiB pieces are skipped. Otherwise every
+ * all-zero 1 MiB pieces are skipped and the final truncate sets the length. Otherwise every
  * byte is written, zeros included, in order, so the sink may also be a pipe.
  */
 import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult } from '../types.js';
@@ -79,7 +79,7 @@ export const rawWriter: DiskWriter = {
   async write(src: Disk, sink: Sink, opts: WriterOptions, ctx: WriteContext): Promise<WriteResult> {
     const size = outputSize(src, opts);
     const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    if (sparse) await sink.truncate!(size);
+    // No pre-sizing: the final truncate sets the length (holes stay holes).
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     if (sink.truncate) await sink.truncate(size);

@@ -17,7 +17,7 @@ export const vhdFixedWriter: DiskWriter = {
     checkVhdSize(size, false);
     const footer = makeFooter({ type: 'fixed', size, dataOffset: null, creatorApp: opts.extra?.creatorApp as string | undefined });
     const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    if (sparse) await sink.truncate!(size + 512);
+    // No pre-sizing: the footer written last sets the length (holes stay holes).
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     await q.write(footer, size);
