@@ -2,7 +2,7 @@
 # `npm run package`: the release tarball the CE image installs (packer/provision/30-release.sh).
 #   build/ce-<version>.tar.gz
 #     ce-<version>/dist/           compiled JavaScript (tsc -p tsconfig.build.json)
-#     ce-<version>/bin/ce.js       CLI entry (runs dist/)
+#     ce-<version>/bin/ce.cjs       CLI entry (runs dist/)
 #     ce-<version>/node_modules/   production dependencies only (npm prune --omit=dev)
 #     ce-<version>/package.json, package-lock.json
 #     ce-<version>/packer/         the image build (template, provisioning, units, first boot)

@@ -11,8 +11,8 @@ import { registerJobCommands } from './job-commands.js';
 import { runCommand, printResult } from '../../core/cli-kit.js';
 import { CONFIG_KEYS } from '../config.js';
 
-// fs and zlib share libuv's threadpool: raise it before any I/O so reads, writes and deflate do not starve each other.
-process.env.UV_THREADPOOL_SIZE ??= '16';
+// The libuv threadpool size (fs and zlib share it) is set by bin/ce.cjs before the pool starts;
+// setting it here would be too late (an ES module entry has started the pool already).
 
 export function buildProgram(): Command {
   const program = new Command('ce')
@@ -47,7 +47,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-const isMain = process.argv[1] && /cli[/\\]main\.(ts|js)$/.test(process.argv[1]) || process.argv[1]?.endsWith('/ce.js') || process.argv[1]?.endsWith('/ce');
+const isMain = process.argv[1] && /cli[/\\]main\.(ts|js)$/.test(process.argv[1]) || process.argv[1]?.endsWith('/ce.cjs') || process.argv[1]?.endsWith('/ce');
 if (isMain) {
   await buildProgram().parseAsync(process.argv);
 }

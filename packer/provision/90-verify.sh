@@ -21,5 +21,5 @@ if ! in_prefix; then
   done
   [ -f /usr/share/OVMF/OVMF_CODE.fd ] || [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || die "OVMF firmware missing"
 fi
-"$R/usr/bin/node" "$R/opt/ce/bin/ce.js" version >/dev/null || die "the installed ce does not run"
+"$R/usr/bin/node" "$R/opt/ce/bin/ce.cjs" version >/dev/null || die "the installed ce does not run"
 log "no key material; ce runs"

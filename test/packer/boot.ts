@@ -34,7 +34,7 @@ const PROBE = `#!/bin/bash
 # Test-only: runs in place of \`ce serve\`, inside ce.service's sandbox, as ce.
 exec 2>&1
 echo "CE-PROBE uid=$(id -u) $(grep CapEff /proc/self/status | tr -d '\\t')"
-/usr/bin/node /opt/ce/bin/ce.js version
+/usr/bin/node /opt/ce/bin/ce.cjs version
 img=/var/lib/ce/probe.img mnt=/var/lib/ce/mnt
 truncate -s 16M "$img" && mkntfs -F -Q -q "$img" >/dev/null 2>&1
 L=$(losetup -f --show "$img") && mkdir -p "$mnt" && ntfs-3g "$L" "$mnt" && echo probe >"$mnt/x" && umount "$mnt" && losetup -d "$L" && echo CE-PROBE-MOUNT-OK

@@ -32,7 +32,7 @@ t.test('systemd-analyze verify catches a bad unit (the check is real)', async (t
 t.test('ce.service: command, restart, hardening, capabilities, devices', async (t) => {
   const u = await readUnit(join(FILES, 'ce.service'));
   const s = u.Service!;
-  t.same(s.ExecStart, ['/usr/bin/node /opt/ce/bin/ce.js serve --host 0.0.0.0 --port 443 --data-dir /var/lib/ce']);
+  t.same(s.ExecStart, ['/usr/bin/node /opt/ce/bin/ce.cjs serve --host 0.0.0.0 --port 443 --data-dir /var/lib/ce']);
   t.same(s.User, ['ce']);
   t.same(s.Restart, ['on-failure']);
   t.same(s.NoNewPrivileges, ['yes'], 'NoNewPrivileges (required to keep ambient caps across setuid ntfs-3g/umount)');
