@@ -28,9 +28,6 @@ export function targets(): string[] {
   return formats.flatMap((f) => f.writers.map((w) => w.target));
 }
 
-export function isPlaceholder(m: DiskFormatModule | DiskWriter): boolean {
-  return (m as { placeholder?: boolean }).placeholder === true || (m as DiskWriter).subformat === 'placeholder';
-}
 
 export function findWriter(target: string): DiskWriter {
   for (const f of formats) {

@@ -17,7 +17,7 @@ import type { Disk, DiskWriter, FormatName, Sink, WriteContext, WriterOptions } 
 import { FileSink, FileSource } from '../io/file.js';
 import { openDiskAt } from '../open-any.js';
 import type { SmbConnectOptions } from '../../network/smb/api.js';
-import { findWriter, isPlaceholder } from '../formats.js';
+import { findWriter } from '../formats.js';
 import { findPreset, type PresetPlan } from '../presets.js';
 import { ReadAheadDisk } from './read-ahead.js';
 import { ZeroScanDisk } from './zero-scan.js';
@@ -98,9 +98,6 @@ export function planConversion(disk: Disk, dst: string, opts: ConvertOptions): P
   }
   if (!target) throw new CeError('DISK_TARGET_MISSING', 'No output format given.', { hint: 'Pass --to <format> or --preset <platform>.', status: 400 });
   const writer = findWriter(target);
-  if (isPlaceholder(writer)) {
-    throw new CeError('DISK_FORMAT_UNSUPPORTED', `Writing ${target} is not available in this build.`, { status: 501 });
-  }
   const virtualSize = opts.virtualSize ?? preset?.virtualSize;
   if (virtualSize !== undefined && virtualSize < disk.virtualSize) {
     throw new CeError('DISK_SIZE_SHRINK', `The output size ${virtualSize} is smaller than the source's ${disk.virtualSize}.`, { status: 400 });
