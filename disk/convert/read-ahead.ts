@@ -6,7 +6,8 @@
  * Also the cancellation point (CANCELLED on every read once the signal fires) and the progress
  * source (virtual bytes consumed).
  */
-import type { Disk, DiskDescription } from '../types.js';
+import type { Disk } from '../types.js';
+import { DiskDecorator } from './decorator.js';
 import { throwIfCancelled } from '../../core/errors.js';
 import { checkReadRange } from '../fields.js';
 import { BlockSet, planBlocks } from '../block-map.js';
@@ -21,7 +22,7 @@ export interface ReadAheadOptions {
   onRead?(virtualEnd: number): void;
 }
 
-export class ReadAheadDisk implements Disk {
+export class ReadAheadDisk extends DiskDecorator {
   private list?: number[];
   private set?: BlockSet;
   private loading?: Promise<void>;
@@ -32,33 +33,11 @@ export class ReadAheadDisk implements Disk {
   private furthest = 0;
 
   constructor(
-    readonly inner: Disk,
+    inner: Disk,
     private readonly opts: ReadAheadOptions = {},
   ) {
+    super(inner);
     this.inFlight = Math.max(1, opts.inFlight ?? 8);
-  }
-
-  get format() {
-    return this.inner.format;
-  }
-  get subformat() {
-    return this.inner.subformat;
-  }
-  get virtualSize() {
-    return this.inner.virtualSize;
-  }
-  get blockSize() {
-    return this.inner.blockSize;
-  }
-  get parent() {
-    return this.inner.parent;
-  }
-  get source() {
-    return this.inner.source;
-  }
-
-  blocks(): AsyncIterable<number> {
-    return this.inner.blocks();
   }
 
   private load(): Promise<void> {
@@ -109,7 +88,7 @@ export class ReadAheadDisk implements Disk {
     for (let i = this.cursor; i < list.length && i < this.cursor + this.inFlight; i++) this.start(list[i]!);
   }
 
-  async read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
+  override async read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
     throwIfCancelled(this.opts.signal);
     checkReadRange(offset, length, this.inner.virtualSize, this.inner.source.name);
     await this.load();
@@ -147,11 +126,7 @@ export class ReadAheadDisk implements Disk {
     this.pool.release(buf);
   }
 
-  describe(): DiskDescription {
-    return this.inner.describe();
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.cache.clear();
     await this.inner.close();
   }

@@ -4,38 +4,22 @@
  * allocation before writing (sequential sinks) and the source cannot tell holes from data (raw
  * block devices, fully written raw files). Costs one extra read of the data.
  */
-import type { Disk, DiskDescription } from '../types.js';
+import type { Disk } from '../types.js';
+import { DiskDecorator } from './decorator.js';
 import { throwIfCancelled } from '../../core/errors.js';
 import { isZero } from '../zero.js';
 
-export class ZeroScanDisk implements Disk {
+export class ZeroScanDisk extends DiskDecorator {
   private scanned?: number[];
 
   constructor(
-    readonly inner: Disk,
+    inner: Disk,
     private readonly opts: { inFlight?: number; signal?: AbortSignal; onScan?(virtualEnd: number): void } = {},
-  ) {}
-
-  get format() {
-    return this.inner.format;
-  }
-  get subformat() {
-    return this.inner.subformat;
-  }
-  get virtualSize() {
-    return this.inner.virtualSize;
-  }
-  get blockSize() {
-    return this.inner.blockSize;
-  }
-  get parent() {
-    return this.inner.parent;
-  }
-  get source() {
-    return this.inner.source;
+  ) {
+    super(inner);
   }
 
-  async *blocks(): AsyncGenerator<number> {
+  override async *blocks(): AsyncGenerator<number> {
     if (!this.scanned) {
       const found: number[] = [];
       const bs = this.inner.blockSize;
@@ -56,17 +40,5 @@ export class ZeroScanDisk implements Disk {
       this.scanned = found;
     }
     yield* this.scanned;
-  }
-
-  read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
-    return this.inner.read(offset, length, buf);
-  }
-
-  describe(): DiskDescription {
-    return this.inner.describe();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

@@ -1,0 +1,37 @@
+/** Base of the Disk decorators (read-ahead, zero scan): everything is the inner disk's unless overridden. */
+import type { Disk, DiskDescription } from '../types.js';
+
+export abstract class DiskDecorator implements Disk {
+  constructor(readonly inner: Disk) {}
+
+  get format() {
+    return this.inner.format;
+  }
+  get subformat() {
+    return this.inner.subformat;
+  }
+  get virtualSize() {
+    return this.inner.virtualSize;
+  }
+  get blockSize() {
+    return this.inner.blockSize;
+  }
+  get parent() {
+    return this.inner.parent;
+  }
+  get source() {
+    return this.inner.source;
+  }
+  blocks(): AsyncIterable<number> {
+    return this.inner.blocks();
+  }
+  read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
+    return this.inner.read(offset, length, buf);
+  }
+  describe(): DiskDescription {
+    return this.inner.describe();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
