@@ -158,7 +158,7 @@ t.test('firstBoot unjoin stages a script for the runner and requires isolation',
   const r = await prepareWindows(d.path, { domainUnjoin: 'firstBoot', pagefile: false, disableFastStartup: false }, { dryRun: false });
   t.equal(r.changes.length, 1);
   t.match(r.changes[0], { kind: 'stage-script', name: 'unjoin-domain', language: 'powershell', requires: ['network-isolation'] });
-  t.match((r.changes[0] as unknown as { content: string }).content, /Remove-Computer -WorkgroupName "WORKGROUP" -Force/);
+  t.match((r.changes[0] as unknown as { content: string }).content, /Remove-Computer -WorkgroupName 'WORKGROUP' -Force/);
   t.equal(r.report?.deferred.length, 1, 'left for the vda/ first-boot runner');
   t.match(r.warnings.join(' '), /removes \(disables\) the computer account/);
   const sec = await hiveOut(d, 'SECURITY');
