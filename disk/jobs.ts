@@ -4,6 +4,7 @@
  * runner calls run() again with the checkpoint set, and the conversion continues from the state
  * file beside the partial output.
  */
+import { fileSourceSchema } from '../core/sources.js';
 import { defineJobType } from '../core/job-type.js';
 import { CeError } from '../core/errors.js';
 import { convert, type ConvertResult } from './convert/engine.js';
@@ -28,12 +29,7 @@ export const convertJob = defineJobType<ConvertJobOptions, ConvertResult | { dry
     type: 'object',
     required: ['source', 'destination'],
     properties: {
-      source: {
-        type: 'object',
-        required: ['kind', 'path'],
-        additionalProperties: false,
-        properties: { kind: { const: 'file' }, path: { type: 'string', minLength: 1 } },
-      },
+      source: fileSourceSchema,
       destination: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: { type: 'string', minLength: 1 } } },
       to: { type: 'string', enum: targets() },
       preset: { type: 'string', enum: presets.map((p) => p.name) },

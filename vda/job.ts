@@ -3,6 +3,7 @@
  * prepare of disk/windows/jobs.ts (same `source` and `prepare` fields, plus `vda`), so one job
  * type does offline edits → staging → isolated boot → offline cleanup → change report.
  */
+import { localSourceSchema } from '../core/sources.js';
 import { defineJobType } from '../core/job-type.js';
 import { prepareOptionsSchema } from '../disk/windows/prepare.js';
 import { prepareImage, validateFullPrepareOptions, type FullPrepareResult, type VdaPrepareOptions } from './prepare.js';
@@ -83,12 +84,7 @@ export const prepareVdaJob = defineJobType<PrepareVdaJobOptions, FullPrepareResu
     type: 'object',
     required: ['source'],
     properties: {
-      source: {
-        type: 'object',
-        required: ['kind', 'path'],
-        additionalProperties: false,
-        properties: { kind: { enum: ['file', 'device'] }, path: { type: 'string', minLength: 1 } },
-      },
+      source: localSourceSchema,
       prepare: prepareOptionsSchema,
       vda: vdaOptionsSchema,
     },

@@ -2,6 +2,7 @@
  * `inspect` of an image file through the disk engine's describe() (format detection from content,
  * differencing chains, problems), read-only.
  */
+import { fileSourceSchema } from '../../core/sources.js';
 import { defineJobType } from '../../core/job-type.js';
 import { describeImage } from '../../disk/describe.js';
 
@@ -27,12 +28,7 @@ export const inspectImageJob = defineJobType<InspectImageOptions, InspectImageRe
     type: 'object',
     required: ['source'],
     properties: {
-      source: {
-        type: 'object',
-        required: ['kind', 'path'],
-        additionalProperties: false,
-        properties: { kind: { const: 'file' }, path: { type: 'string', minLength: 1 } },
-      },
+      source: fileSourceSchema,
     },
   },
   async run(ctx) {

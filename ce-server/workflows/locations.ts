@@ -39,12 +39,7 @@ export const smbLocationSchema = {
   },
 } as const;
 
-export const localLocationSchema = {
-  type: 'object',
-  required: ['kind', 'path'],
-  additionalProperties: false,
-  properties: { kind: { enum: ['file', 'device'] }, path: { type: 'string', minLength: 1 } },
-} as const;
+export { localSourceSchema as localLocationSchema } from '../../core/sources.js';
 
 export const smbKindSchema = {
   type: 'object',

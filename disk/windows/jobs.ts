@@ -3,16 +3,12 @@
  * prepare edits; `dryRun` returns the plan). The plain `inspect` job (format/size) lives in
  * ce-server/jobs/inspect-image.ts.
  */
+import { localSourceSchema } from '../../core/sources.js';
 import { defineJobType } from '../../core/job-type.js';
 import { inspectTarget, type WindowsInspection } from './inspect.js';
 import { prepareOptionsSchema, prepareWindows, validatePrepareOptions, type PrepareOptions, type PrepareResult } from './prepare.js';
 
-const sourceSchema = {
-  type: 'object',
-  required: ['kind', 'path'],
-  additionalProperties: false,
-  properties: { kind: { enum: ['file', 'device'] }, path: { type: 'string', minLength: 1 } },
-} as const;
+const sourceSchema = localSourceSchema;
 
 export interface InspectWindowsOptions {
   source: { kind: 'file' | 'device'; path: string };
