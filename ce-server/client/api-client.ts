@@ -2,7 +2,7 @@
  * A client of the CE API over mutual TLS: JSON requests and the server-sent event stream.
  * Used by `ce job …` and by the tests (so the tests exercise the same code users run).
  */
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CeError } from '../../core/errors.js';
@@ -32,10 +32,21 @@ export interface SseEvent<T = unknown> {
 }
 
 export class CeClient {
+  /** With keepAlive, requests reuse TLS connections (pollers); default: one connection per request. */
+  private readonly agent: Agent | false;
+
   constructor(
     readonly base: string,
     readonly identity: ClientIdentity,
-  ) {}
+    opts: { keepAlive?: boolean; maxSockets?: number } = {},
+  ) {
+    this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 16, cert: identity.cert, key: identity.key, ca: identity.ca }) : false;
+  }
+
+  /** Close kept-alive connections. */
+  close(): void {
+    if (this.agent) this.agent.destroy();
+  }
 
   request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
     return new Promise((resolve, reject) => {
@@ -47,7 +58,7 @@ export class CeClient {
           cert: this.identity.cert,
           key: this.identity.key,
           ca: this.identity.ca,
-          agent: false,
+          agent: this.agent,
           headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...headers },
         },
         (res) => {
