@@ -9,6 +9,8 @@
  * "dirty" (seq1 = seq2 + 1) and their logs are not in the fixtures. `cleanHive` marks a copy clean
  * (seq2 = seq1, checksum) as a cleanly shut down Windows would have left it; `dirtySystem: true` keeps SYSTEM dirty.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile, chmod, truncate, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -412,3 +414,24 @@ export async function readHiveValue(hive: string, key: string, value: string): P
   return r.exitCode === 0 ? String(r.stdout).replace(/\n+$/, '') : undefined;
 }
 
+
+/** SHA-256 of a file (image byte-identity checks). */
+export async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Write prepare options to a JSON file for `ce prepare --options`. */
+export async function optionsFile(dir: string, o: Record<string, unknown>): Promise<string> {
+  const p = join(dir, `prepare-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(p, JSON.stringify(o));
+  return p;
+}
+
+/** Copy a hive out of the image (unmounted) and return its local path. */
+export async function hiveOut(d: WindowsDisk, name: string): Promise<string> {
+  const out = join(d.dir, `${name.replace(/\W/g, '_')}-${Date.now()}`);
+  await extractFromDisk(d, `Windows/System32/config/${name}`, out);
+  return out;
+}

@@ -6,39 +6,18 @@
  * Crash/SIGTERM, VHDX and the hivex fallback are in prepare-safety.test.ts.
  */
 import t from 'tap';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { needs } from '../helpers/env.js';
 import { json, runCe } from '../helpers/cli.js';
-import { buildWindowsDisk, extractFromDisk, readHiveValue, waitNoLoops, type WindowsDisk } from '../helpers/windows-disk.js';
+import { buildWindowsDisk, sha256, optionsFile, hiveOut, extractFromDisk, readHiveValue, waitNoLoops, type WindowsDisk } from '../helpers/windows-disk.js';
 import { buildPlan, prepareWindows, type PrepareResult } from '../../disk/windows/prepare.js';
 import { withWindowsImage } from '../../disk/windows/image.js';
 
 const skip = needs({ root: true, loop: true, fuse: true });
 const MM = 'ControlSet001\\Control\\Session Manager\\Memory Management';
 const dirs: string[] = [];
-
-async function sha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-async function optionsFile(dir: string, o: Record<string, unknown>): Promise<string> {
-  const p = join(dir, `prepare-${Math.random().toString(36).slice(2)}.json`);
-  await writeFile(p, JSON.stringify(o));
-  return p;
-}
-
-/** Copy a hive out of the image (unmounted) and return its local path. */
-async function hiveOut(d: WindowsDisk, name: string): Promise<string> {
-  const out = join(d.dir, `${name.replace(/\W/g, '_')}-${Date.now()}`);
-  await extractFromDisk(d, `Windows/System32/config/${name}`, out);
-  return out;
-}
 
 async function build(tt: Parameters<typeof buildWindowsDisk>[0], o: Parameters<typeof buildWindowsDisk>[1]): Promise<WindowsDisk> {
   const d = await buildWindowsDisk(tt, o);
