@@ -29,8 +29,8 @@ export interface ExportedKey {
   values: ExportedValue[];
 }
 
-/** Walk every key depth-first; guards against loops in the key tree. */
-export function walkKeys(h: HiveImage, visit: (off: number, path: string, children: number[]) => void): void {
+/** Every key node depth-first, parents before children; guards against loops in the key tree. */
+function* keyNodes(h: HiveImage): Generator<{ off: number; path: string; children: number[] }> {
   const seen = new Set<number>();
   const stack: { off: number; path: string }[] = [{ off: h.rootOff, path: '' }];
   while (stack.length) {
@@ -38,13 +38,18 @@ export function walkKeys(h: HiveImage, visit: (off: number, path: string, childr
     if (seen.has(off)) throw hiveError('HIVE_CYCLE', `The key node at 0x${off.toString(16)} is reached twice (a loop in the key tree).`, { offset: off, path });
     seen.add(off);
     const children = h.childOffsets(off);
-    visit(off, path, children);
+    yield { off, path, children };
     for (let i = children.length - 1; i >= 0; i--) {
       const c = children[i]!;
       const name = h.keyName(c);
       stack.push({ off: c, path: path ? `${path}\\${name}` : name });
     }
   }
+}
+
+/** Walk every key depth-first; guards against loops in the key tree. */
+export function walkKeys(h: HiveImage, visit: (off: number, path: string, children: number[]) => void): void {
+  for (const k of keyNodes(h)) visit(k.off, k.path, k.children);
 }
 
 export function exportKeys(h: HiveImage): ExportedKey[] {
@@ -53,20 +58,7 @@ export function exportKeys(h: HiveImage): ExportedKey[] {
 
 /** The export one key at a time (bounded memory for big hives), same order as exportKeys. */
 export function* iterateKeys(h: HiveImage): Generator<ExportedKey> {
-  const seen = new Set<number>();
-  const stack: { off: number; path: string }[] = [{ off: h.rootOff, path: '' }];
-  while (stack.length) {
-    const { off, path } = stack.pop()!;
-    if (seen.has(off)) throw hiveError('HIVE_CYCLE', `The key node at 0x${off.toString(16)} is reached twice (a loop in the key tree).`, { offset: off, path });
-    seen.add(off);
-    const children = h.childOffsets(off);
-    for (let i = children.length - 1; i >= 0; i--) {
-      const c = children[i]!;
-      const name = h.keyName(c);
-      stack.push({ off: c, path: path ? `${path}\\${name}` : name });
-    }
-    yield exportKey(h, off, path, children.length);
-  }
+  for (const k of keyNodes(h)) yield exportKey(h, k.off, k.path, k.children.length);
 }
 
 function exportKey(h: HiveImage, off: number, path: string, subkeys: number): ExportedKey {

@@ -15,6 +15,7 @@ import { copyFile, mkdir, readFile, writeFile, chmod, truncate, open } from 'nod
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { SHARED } from './cli.js';
+import { lsaString } from '../../network/domain/unjoin.js';
 import { tempDir, type Teardownable } from './tmp.js';
 
 export const HIVES = join(SHARED, 'fixtures', 'hives');
@@ -83,14 +84,8 @@ export async function hivexshEdit(hive: string, lines: string[]): Promise<void> 
 }
 
 export function unicodeStringBlob(s: string): string {
-  // UNICODE_STRING-style LSA attribute: u16 length, u16 maxLength, u32 offset 8, UTF-16LE + NUL (windows.md §3.4).
-  const str = Buffer.from(s, 'utf16le');
-  const b = Buffer.alloc(8 + str.length + 2);
-  b.writeUInt16LE(str.length, 0);
-  b.writeUInt16LE(str.length + 2, 2);
-  b.writeUInt32LE(8, 4);
-  str.copy(b, 8);
-  return hexSpec(0, b);
+  // UNICODE_STRING-style LSA attribute (windows.md §3.4), encoded as the unjoin code encodes it.
+  return hexSpec(0, lsaString(s));
 }
 
 export function hexSpec(type: number, b: Buffer): string {
