@@ -19,6 +19,8 @@ export interface ServiceConfig {
   serverNames: string[];
   logLevel: string;
   maxConcurrentJobs: number;
+  /** Run byte-heavy jobs (convert, export, publish) in worker threads, off the API's event loop. */
+  jobThreads: boolean;
 }
 
 interface Key {
@@ -40,6 +42,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'serverNames', flag: 'server-names', arg: 'list', env: 'CE_SERVER_NAMES', help: 'extra DNS names/IPs for the generated server certificate' },
   { key: 'logLevel', flag: 'log-level', arg: 'level', env: 'CE_LOG_LEVEL', help: 'pino log level', default: 'info' },
   { key: 'maxConcurrentJobs', flag: 'max-jobs', arg: 'n', env: 'CE_MAX_JOBS', help: 'jobs running at once (the rest queue)', default: '2' },
+  { key: 'jobThreads', flag: 'job-threads', arg: 'on|off', env: 'CE_JOB_THREADS', help: 'run convert, export and publish jobs in worker threads, off the API event loop', default: 'on' },
   { key: 'configFile' as keyof ServiceConfig, flag: 'config', arg: 'file', env: 'CE_CONFIG', help: 'JSON config file' },
 ];
 
@@ -81,7 +84,15 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     serverNames: list(raw.serverNames),
     logLevel: String(raw.logLevel ?? 'info'),
     maxConcurrentJobs: int(raw.maxConcurrentJobs, 'max-jobs', 2, 1, 64),
+    jobThreads: onOff(raw.jobThreads, 'job-threads', true),
   };
+}
+
+function onOff(v: unknown, name: string, dflt: boolean): boolean {
+  if (v === undefined || v === '') return dflt;
+  if (v === true || v === 'on' || v === 'true' || v === '1') return true;
+  if (v === false || v === 'off' || v === 'false' || v === '0') return false;
+  throw new CeError('CONFIG_INVALID', `${name} must be on or off, got ${String(v)}.`);
 }
 
 export function normalizeFingerprint(fp: string): string {

@@ -40,6 +40,12 @@ export interface JobType<Options = Record<string, unknown>, Result = unknown> {
   description: string;
   /** JSON schema of the job body's other fields (everything but `type` and `dryRun`). */
   optionsSchema: JsonSchema;
+  /**
+   * For byte-heavy jobs: the URL of the module that exports this job type (`import.meta.url`).
+   * The runner then runs the job in a worker thread, so the API's event loop never carries the
+   * job's reading, hashing and sending and stays responsive however many jobs run.
+   */
+  thread?: string;
   /** Whether a job interrupted by a restart may be resumed from its checkpoint (else it is marked `interrupted`). */
   resumable?: boolean;
   /** Cross-field validation beyond the schema; throw CeError (status 400) on bad input. */

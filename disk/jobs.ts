@@ -23,6 +23,7 @@ export interface ConvertJobOptions {
 
 export const convertJob = defineJobType<ConvertJobOptions, ConvertResult | { dryRun: true; to?: string; preset?: string }>({
   type: 'convert',
+  thread: import.meta.url,
   description: 'Convert a disk image to another format (raw, VHD, VHDX, VMDK, qcow2), optionally for a platform preset, with hashes.',
   resumable: true,
   optionsSchema: {

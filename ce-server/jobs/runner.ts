@@ -15,6 +15,7 @@ import type { Progress } from '../../core/progress.js';
 import { REDACTED, redactSecrets } from '../../core/redact.js';
 import { FINAL_STATES, type JobRecord, type JobState } from './model.js';
 import type { JobStore } from './store.js';
+import { runInThread } from './thread-host.js';
 
 export interface JobEvent {
   type: 'state' | 'progress' | 'step' | 'log';
@@ -46,7 +47,7 @@ export class JobRunner {
     private readonly store: JobStore,
     private readonly types: Map<string, JobType<any, any>>,
     private readonly log: Logger,
-    private readonly opts: { workDir: string; maxConcurrent: number; events?: EventEmitter },
+    private readonly opts: { workDir: string; maxConcurrent: number; events?: EventEmitter; threads?: boolean },
   ) {
     this.events = opts.events ?? new EventEmitter();
     this.events.setMaxListeners(0);
@@ -215,7 +216,7 @@ export class JobRunner {
     let patch: Partial<JobRecord>;
     try {
       await mkdir(workDir, { recursive: true });
-      const result = await type.run(ctx);
+      const result = type.thread && this.opts.threads !== false ? await runInThread(type, ctx, this.log.level) : await type.run(ctx);
       if (entry.ac.signal.aborted) throw entry.ac.signal.reason;
       patch = { state: 'succeeded', result: redactSecrets(result) };
       log.info('job succeeded');

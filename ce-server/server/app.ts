@@ -50,6 +50,7 @@ export async function buildServer(opts: BuildOptions): Promise<CeServer> {
   const runner = new JobRunner(store, new Map(jobTypes.map((t) => [t.type, t])), logger, {
     workDir: join(config.dataDir, 'work'),
     maxConcurrent: config.maxConcurrentJobs,
+    threads: config.jobThreads,
     events: jobLogs.events,
   });
 

@@ -29,6 +29,7 @@ export interface ExportResult {
 
 export const exportJob = defineJobType<ExportOptions, ExportResult | { dryRun: true; plan: Record<string, unknown> }>({
   type: 'export',
+  thread: import.meta.url,
   description: 'Export a disk (block device or image file) to an SMB share as VHD or VHDX, with optional hash and read-back verify.',
   optionsSchema: {
     type: 'object',

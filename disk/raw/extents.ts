@@ -1,29 +1,13 @@
 /**
  * Data extents of a local file through lseek(SEEK_DATA/SEEK_HOLE) (Linux ≥ 3.1, via fs-ext's
- * lseek, which passes `whence` through). Node has no API for it (disk-formats.md §6.3 item 4).
+ * lseek, which passes `whence` through, in core/seek-data.ts). Node has no API for it
+ * (disk-formats.md §6.3 item 4).
  * Holes are only reported for sparse files on file systems that track them; elsewhere the whole
  * file comes back as one extent, which is still correct (extents are an upper bound of the data).
  */
-import fsExt from 'fs-ext';
 import type { ByteSource } from '../types.js';
 import { FileSource } from '../io/file.js';
-
-const SEEK_DATA = 3;
-const SEEK_HOLE = 4;
-
-/**
- * lseek on the calling thread: SEEK_DATA/SEEK_HOLE on a local file is a metadata lookup of a
- * few microseconds, far cheaper than a round trip through libuv's threadpool (which, on a busy
- * machine, costs a wake-up and a scheduling delay per call).
- */
-function lseek(fd: number, offset: number, whence: number): number | null {
-  try {
-    return fsExt.seekSync(fd, offset, whence);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENXIO') return null; // no data past offset
-    throw e;
-  }
-}
+import { SEEK_DATA, SEEK_HOLE, seekData } from '../../core/seek-data.js';
 
 /** Whether `src` is a local regular file whose holes we can ask for. */
 export function canListExtents(src: ByteSource): src is FileSource {
@@ -37,9 +21,9 @@ export async function* dataExtents(src: FileSource, limit: number): AsyncGenerat
     let data: number | null;
     let hole: number | null;
     try {
-      data = lseek(src.fd, pos, SEEK_DATA);
+      data = await seekData(src.fd, pos, SEEK_DATA);
       if (data === null || data >= limit) return;
-      hole = lseek(src.fd, data, SEEK_HOLE) ?? limit;
+      hole = (await seekData(src.fd, data, SEEK_HOLE)) ?? limit;
     } catch {
       yield [pos, limit]; // EINVAL: the file system does not support SEEK_DATA
       return;

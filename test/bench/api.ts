@@ -5,29 +5,19 @@
  * Usage: npm run bench:api [-- --connections 100 --seconds 10]
  */
 import autocannon from 'autocannon';
-import { execa } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
-import { call, identityFrom } from '../helpers/https.js';
-import { ROOT } from '../helpers/cli.js';
+import { call } from '../helpers/https.js';
+import { startServiceProcess } from './lib/service-process.js';
 
 const { values } = parseArgs({ options: { connections: { type: 'string', default: '100' }, seconds: { type: 'string', default: '10' } } });
 const dataDir = await mkdtemp(join(tmpdir(), 'ce-bench-api-'));
 // As users run it: bin/ce.cjs runs the compiled service when `npm run build` has made dist/
 // (what npm start does), else the sources through tsx (which adds ~40 MiB of RSS for the compiler).
-const proc = execa(process.execPath, [`${ROOT}bin/ce.cjs`, 'serve', '--json', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], { cwd: ROOT, reject: false });
-const mode = existsSync(`${ROOT}dist/ce-server/cli/main.js`) ? 'compiled (dist/)' : 'sources through tsx';
-const url = await new Promise<string>((resolve) => {
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-    if (out.includes('\n')) resolve((JSON.parse(out.split('\n')[0]!) as { url: string }).url);
-  });
-});
-const id = identityFrom(join(dataDir, 'tls'));
+const svc = await startServiceProcess(dataDir);
+const { url, client: id, mode } = svc;
 const job = await call(url, id, 'POST', '/v1/jobs', { type: 'noop', seconds: 0 });
 const result = await autocannon({
   url: `${url}/v1/jobs/${job.body.id}`,
@@ -35,10 +25,8 @@ const result = await autocannon({
   duration: Number(values.seconds),
   tlsOptions: { cert: id.cert, key: id.key, ca: id.ca },
 });
-const status = await readFile(`/proc/${proc.pid}/status`, 'utf8');
-const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-proc.kill('SIGTERM');
-await proc;
+const peakMiB = await svc.peakRssMiB();
+await svc.stop();
 await rm(dataDir, { recursive: true, force: true });
 
 const errors = result.errors + result.timeouts + result.non2xx;
@@ -49,7 +37,7 @@ const rows = [
   ['latency p50 (ms)', String(result.latency.p50)],
   ['latency p99 (ms)', `${result.latency.p99}  (target < 50)`],
   ['errors + timeouts + non-2xx', `${errors}  (target 0)`],
-  ['service peak RSS (MiB)', `${(hwmKiB / 1024).toFixed(0)}  (target < 150)`],
+  ['service peak RSS (MiB)', `${peakMiB.toFixed(0)}  (target < 150)`],
 ];
 console.log(`\nGET /v1/jobs/:id over mutual TLS, service ${mode}`);
 for (const [k, v] of rows) console.log(`  ${k.padEnd(30)} ${v}`);

@@ -1,10 +1,11 @@
-/** GET /v1/health: version, uptime, job counts, free space of the data dir, tool versions. */
+/** GET /v1/health: version, uptime, job counts, free space of the data dir, tool versions, event-loop load. */
 import type { FastifyPluginAsync } from 'fastify';
 import { statfs } from 'node:fs/promises';
 import { execa } from 'execa';
 import { VERSION } from '../../version.js';
 import type { JobRunner } from '../../jobs/runner.js';
 import type { ServiceConfig } from '../../config.js';
+import { EventLoopMonitor } from '../event-loop.js';
 
 // Tools the jobs call; hivexsh has no version flag, so `-h` only proves it is there.
 const TOOLS: Array<[string, string[]]> = [
@@ -30,6 +31,8 @@ function probeTools(): Promise<Record<string, string | null>> {
 export const healthRoutes: FastifyPluginAsync<{ runner: JobRunner; config: ServiceConfig }> = async (app, { runner, config }) => {
   const started = Date.now();
   void probeTools();
+  const loop = new EventLoopMonitor();
+  app.addHook('onClose', async () => loop.stop());
   app.get(
     '/v1/health',
     {
@@ -46,6 +49,11 @@ export const healthRoutes: FastifyPluginAsync<{ runner: JobRunner; config: Servi
               jobs: { type: 'object', additionalProperties: { type: 'integer' } },
               dataDir: { type: 'object', properties: { freeBytes: { type: 'number' }, totalBytes: { type: 'number' } } },
               tools: { type: 'object', additionalProperties: { type: ['string', 'null'] } },
+              eventLoop: {
+                type: 'object',
+                description: 'Event-loop utilization (0–1) and delay over the last complete window: high values mean job work is slowing the API.',
+                properties: { windowSeconds: { type: 'number' }, utilization: { type: 'number' }, delayP99Ms: { type: 'number' }, delayMaxMs: { type: 'number' } },
+              },
             },
           },
         },
@@ -60,6 +68,7 @@ export const healthRoutes: FastifyPluginAsync<{ runner: JobRunner; config: Servi
         jobs: runner.counts(),
         dataDir: { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize },
         tools: await probeTools(),
+        eventLoop: loop.stats(),
       };
     },
   );
