@@ -15,6 +15,7 @@ t.test('mutual TLS: no cert refused, foreign CA refused, right cert accepted', a
   t.equal(ok.status, 200);
   t.equal(ok.body.status, 'ok');
   t.type(ok.body.dataDir.freeBytes, 'number');
+  t.match(ok.body.eventLoop, { windowSeconds: 10, utilization: Number, delayP99Ms: Number, delayMaxMs: Number }, 'event-loop load reported');
   t.equal(new X509Certificate(s.svc.identity.serverCert).fingerprint256, s.svc.summary.serverCertificateSha256, 'printed fingerprint is the served certificate');
 });
 
