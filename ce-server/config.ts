@@ -21,6 +21,8 @@ export interface ServiceConfig {
   maxConcurrentJobs: number;
   /** Run byte-heavy jobs (convert, export, publish) in worker threads, off the API's event loop. */
   jobThreads: boolean;
+  /** Keep running jobs' credentials in the kernel keyring so a restarted CE can resume them. */
+  keyring: boolean;
 }
 
 interface Key {
@@ -43,6 +45,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'logLevel', flag: 'log-level', arg: 'level', env: 'CE_LOG_LEVEL', help: 'pino log level', default: 'info' },
   { key: 'maxConcurrentJobs', flag: 'max-jobs', arg: 'n', env: 'CE_MAX_JOBS', help: 'jobs running at once (the rest queue)', default: '2' },
   { key: 'jobThreads', flag: 'job-threads', arg: 'on|off', env: 'CE_JOB_THREADS', help: 'run convert, export and publish jobs in worker threads, off the API event loop', default: 'on' },
+  { key: 'keyring', flag: 'keyring', arg: 'on|off', env: 'CE_KEYRING', help: 'keep running jobs\' credentials in the kernel keyring (memory only) so they resume after a CE restart', default: 'on' },
   { key: 'configFile' as keyof ServiceConfig, flag: 'config', arg: 'file', env: 'CE_CONFIG', help: 'JSON config file' },
 ];
 
@@ -85,6 +88,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     logLevel: String(raw.logLevel ?? 'info'),
     maxConcurrentJobs: int(raw.maxConcurrentJobs, 'max-jobs', 2, 1, 64),
     jobThreads: onOff(raw.jobThreads, 'job-threads', true),
+    keyring: onOff(raw.keyring, 'keyring', true),
   };
 }
 

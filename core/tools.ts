@@ -20,6 +20,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mdir: 'mtools',
   mmd: 'mtools',
   fuser: 'psmisc',
+  keyctl: 'keyutils',
   losetup: 'mount',
   mount: 'mount',
   umount: 'mount',

@@ -26,6 +26,7 @@ PACKAGES=(
   file                 # checks built binaries
   cpio                 # tiny guest initramfs for the boot driver test
   psmisc               # fuser: tests wait until ntfs-3g has closed a loop device
+  keyutils             # keyctl: running jobs' credentials survive a CE restart in the kernel keyring
 )
 # Packages for the later parts (first-boot runner, boot driver, CE image build). Installed for test and ci.
 if [ "$FOR" != "start" ]; then

@@ -16,6 +16,10 @@ import { REDACTED, redactSecrets } from '../../core/redact.js';
 import { FINAL_STATES, type JobRecord, type JobState } from './model.js';
 import type { JobStore } from './store.js';
 import { runInThread } from './thread-host.js';
+import type { SecretKeyring } from './secret-keyring.js';
+
+/** A job that brought the CE down this often is not started again (it may be what crashes it). */
+const MAX_ATTEMPTS = 3;
 
 export interface JobEvent {
   type: 'state' | 'progress' | 'step' | 'log';
@@ -47,7 +51,7 @@ export class JobRunner {
     private readonly store: JobStore,
     private readonly types: Map<string, JobType<any, any>>,
     private readonly log: Logger,
-    private readonly opts: { workDir: string; maxConcurrent: number; events?: EventEmitter; threads?: boolean },
+    private readonly opts: { workDir: string; maxConcurrent: number; events?: EventEmitter; threads?: boolean; keyring?: SecretKeyring },
   ) {
     this.events = opts.events ?? new EventEmitter();
     this.events.setMaxListeners(0);
@@ -58,18 +62,24 @@ export class JobRunner {
     for (const job of this.store.list()) {
       if (FINAL_STATES.has(job.state)) continue;
       const type = this.types.get(job.type);
-      const secretsLost = JSON.stringify(job.options).includes(`"${REDACTED}"`);
-      const canResume = job.state === 'queued' || (job.state === 'running' && type?.resumable);
+      const needsSecrets = JSON.stringify(job.options).includes(`"${REDACTED}"`);
+      const kept = needsSecrets ? await this.opts.keyring?.recall(job.id) : undefined;
+      const secretsLost = needsSecrets && !kept;
+      const canResume = job.state === 'queued' || (job.state === 'running' && type?.resumable && job.attempts < MAX_ATTEMPTS);
       if (type && canResume && !secretsLost) {
-        this.log.info({ jobId: job.id, was: job.state }, 'job re-queued after restart');
+        if (kept) this.secrets.set(job.id, kept);
+        this.log.info({ jobId: job.id, was: job.state, credentialsFromKeyring: Boolean(kept) }, 'job re-queued after restart');
         await this.update(job, { state: 'queued' });
         this.queue.push(job.id);
       } else {
         const error = secretsLost
-          ? { code: 'JOB_SECRETS_LOST', message: 'The CE restarted; the job\'s credentials were held only in memory.', hint: 'Submit the job again.' }
-          : { code: 'JOB_INTERRUPTED', message: `The CE restarted while the job was ${job.state}.`, hint: 'Submit the job again; nothing was left half-written under a final name.' };
+          ? { code: 'JOB_SECRETS_LOST', message: 'The CE restarted; the job\'s credentials were held only in memory.', hint: 'Submit the job again (install keyutils so that credentials survive a CE restart in the kernel keyring).' }
+          : job.attempts >= MAX_ATTEMPTS && type?.resumable
+            ? { code: 'JOB_INTERRUPTED', message: `The CE stopped ${job.attempts} times while running this job; it is not started again.`, hint: 'See the service log of the earlier attempts; submit the job again once the cause is fixed.' }
+            : { code: 'JOB_INTERRUPTED', message: `The CE restarted while the job was ${job.state}.`, hint: 'Submit the job again; nothing was left half-written under a final name.' };
         this.log.warn({ jobId: job.id, was: job.state }, 'job interrupted by a restart');
         await this.update(job, { state: 'interrupted', error, finishedAt: new Date().toISOString() });
+        await this.opts.keyring?.forget(job.id);
       }
     }
     this.pump();
@@ -113,6 +123,8 @@ export class JobRunner {
       attempts: 0,
     };
     this.secrets.set(job.id, req.options);
+    // Credentials survive a crash of the CE in the kernel keyring (never on disk), so the job can resume.
+    if (JSON.stringify(job.options) !== JSON.stringify(req.options)) await this.opts.keyring?.keep(job.id, req.options);
     await this.store.put(job);
     this.log.info({ jobId: job.id, type: job.type, dryRun: job.dryRun }, 'job queued');
     this.queue.push(job.id);
@@ -142,6 +154,7 @@ export class JobRunner {
     }
     this.queue = this.queue.filter((q) => q !== id);
     this.secrets.delete(id);
+    await this.opts.keyring?.forget(id);
     return this.update(job, { state: 'cancelled', finishedAt: new Date().toISOString() });
   }
 
@@ -238,6 +251,7 @@ export class JobRunner {
     await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     const now = new Date();
     this.secrets.delete(job.id);
+    await this.opts.keyring?.forget(job.id);
     current = await this.update(current, { ...patch, steps: closeStep(current.steps, now), finishedAt: now.toISOString() });
     emit({ type: 'state', data: summary(current) });
   }

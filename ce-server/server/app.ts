@@ -15,6 +15,7 @@ import { normalizeFingerprint, type ServiceConfig } from '../config.js';
 import { JobStore } from '../jobs/store.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobLogRouter } from '../jobs/job-log.js';
+import { SecretKeyring } from '../jobs/secret-keyring.js';
 import { VERSION } from '../version.js';
 import { errorSchema, jobSchema, progressSchema } from './schemas.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -51,6 +52,7 @@ export async function buildServer(opts: BuildOptions): Promise<CeServer> {
     workDir: join(config.dataDir, 'work'),
     maxConcurrent: config.maxConcurrentJobs,
     threads: config.jobThreads,
+    keyring: new SecretKeyring(logger, { enabled: config.keyring }),
     events: jobLogs.events,
   });
 

@@ -30,6 +30,8 @@ export interface ExportResult {
 export const exportJob = defineJobType<ExportOptions, ExportResult | { dryRun: true; plan: Record<string, unknown> }>({
   type: 'export',
   thread: import.meta.url,
+  // After a CE restart the delivery starts again from the beginning (the stale .partial is replaced).
+  resumable: true,
   description: 'Export a disk (block device or image file) to an SMB share as VHD or VHDX, with optional hash and read-back verify.',
   optionsSchema: {
     type: 'object',

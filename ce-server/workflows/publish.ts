@@ -24,6 +24,8 @@ export interface PublishOptions {
 export const publishJob = defineJobType<PublishOptions, (ConvertResult & { timings: Record<string, number> }) | { dryRun: true; plan: Record<string, unknown> }>({
   type: 'publish',
   thread: import.meta.url,
+  // After a CE restart the delivery starts again from the beginning (the stale .partial is replaced).
+  resumable: true,
   description: 'Publish an image from an SMB share to a target disk or file in the platform\'s format (preset), or as VHDX into a PVS store on a share.',
   optionsSchema: {
     type: 'object',

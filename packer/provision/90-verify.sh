@@ -16,7 +16,7 @@ if [ "${#bad[@]}" -gt 0 ]; then
 fi
 # The CE's tools are installed (only where apt ran: not in a CE_ROOT prefix).
 if ! in_prefix; then
-  for t in qemu-img ntfs-3g losetup hivexsh smbclient nft mcopy sfdisk qemu-system-x86_64 openssl curl; do
+  for t in qemu-img ntfs-3g losetup hivexsh smbclient keyctl nft mcopy sfdisk qemu-system-x86_64 openssl curl; do
     command -v "$t" >/dev/null || die "tool $t missing"
   done
   [ -f /usr/share/OVMF/OVMF_CODE.fd ] || [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || die "OVMF firmware missing"
