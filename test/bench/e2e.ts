@@ -111,6 +111,11 @@ async function round(killSmbd: boolean): Promise<void> {
     if (j.state === 'succeeded') bytes += SIZE;
     const note = j.state === 'succeeded' ? '' : `${j.error?.code}${exists ? '  (FINAL FILE PRESENT: BAD)' : '  (no final file)'}`;
     console.log(`  ${id.padEnd(38)} ${j.state.padEnd(10)} ${(SIZE / 1e6 / secs).toFixed(0).padStart(8)}  ${note}`);
+    if (j.state !== 'succeeded') {
+      // Why: the job's own warnings and errors (its log, secrets redacted).
+      const log = (await pollClient.request<string>('GET', `/v1/jobs/${id}/log`)).text.trim().split('\n');
+      for (const line of log.filter((l) => /"level":(40|50|60)/.test(l)).slice(-4)) console.log(`      ${line.slice(0, 400)}`);
+    }
   }
   pollClient.close();
   console.log(`  total: ${(bytes / 1e6 / total).toFixed(0)} MB/s of virtual disk over ${total.toFixed(1)} s`);
