@@ -136,10 +136,10 @@ export class Connection {
       sessionId: o.sessionId ?? s?.id ?? 0n,
     });
     body.copy(head, HEADER_SIZE);
-    let parts = o.payload ? [head, o.payload] : [head];
+    const parts = o.payload ? [head, o.payload] : [head];
     o.onRequestBytes?.(parts);
-    if (sign) s!.signer!.sign(parts, BigInt(messageId), false, command === Cmd.CANCEL).copy(head, 48);
-    if (encrypt) parts = s!.encryptor!.encrypt(parts);
+    const signer = sign ? s!.signer! : undefined;
+    const encryptor = encrypt ? s!.encryptor! : undefined;
 
     return new Promise<Reply>((resolve, reject) => {
       const p: Pending = {
@@ -152,7 +152,11 @@ export class Connection {
       };
       this.arm(messageId, p);
       this.pending.set(messageId, p);
-      this.transport.send(parts);
+      // Signed/encrypted when the socket is ready for it (Transport.enqueue).
+      this.transport.enqueue(() => {
+        if (signer) signer.sign(parts, BigInt(messageId), false, command === Cmd.CANCEL).copy(head, 48);
+        return encryptor ? encryptor.encrypt(parts) : parts;
+      });
     });
   }
 

@@ -19,6 +19,10 @@ export class Transport {
   private frame?: Buffer;
   private frameHave = 0;
   private closed = false;
+  /** Messages waiting for the socket (see enqueue). */
+  private readonly queue: Array<() => Buffer[]> = [];
+  private flushing = false;
+  private waitingDrain = false;
 
   private constructor(
     private readonly socket: Socket,
@@ -64,20 +68,54 @@ export class Transport {
     return this.closed;
   }
 
-  /** Send one message given as parts (their total is the frame length). Returns false if the socket buffer is full. */
-  send(parts: Buffer[]): boolean {
-    if (this.closed) return false;
-    let len = 0;
-    for (const p of parts) len += p.length;
-    if (len > MAX_FRAME) throw new Error(`SMB frame too large: ${len}`);
-    const nb = Buffer.allocUnsafe(4);
-    nb.writeUInt32BE(len);
-    this.socket.cork();
-    this.socket.write(nb);
-    let ok = true;
-    for (const p of parts) ok = this.socket.write(p);
-    this.socket.uncork();
-    return ok;
+  /** Send one message given as parts (their total is the frame length). */
+  send(parts: Buffer[]): void {
+    this.enqueue(() => parts);
+  }
+
+  /**
+   * Queue one message whose bytes are produced by `build` just before they are written: the next
+   * message is built only once the socket has taken everything before it (the kernel's socket
+   * buffer still feeds the server meanwhile). So at most one message of signed/encrypted output
+   * exists at a time (encryption allocates a ciphertext copy: built late, it is still in cache
+   * when the socket copies it, and dead before the next young-generation GC, instead of being
+   * promoted and left to full GCs). Messages go out in queue order. A throwing `build` closes
+   * the connection.
+   */
+  enqueue(build: () => Buffer[]): void {
+    if (this.closed) return;
+    this.queue.push(build);
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length && !this.closed && !this.socket.writableNeedDrain) {
+        const parts = this.queue.shift()!();
+        let len = 0;
+        for (const p of parts) len += p.length;
+        if (len > MAX_FRAME) throw new Error(`SMB frame too large: ${len}`);
+        const nb = Buffer.allocUnsafe(4);
+        nb.writeUInt32BE(len);
+        this.socket.cork();
+        this.socket.write(nb);
+        for (const p of parts) this.socket.write(p);
+        this.socket.uncork();
+      }
+    } catch (e) {
+      this.close(e as Error);
+    } finally {
+      this.flushing = false;
+    }
+    if (this.queue.length && !this.closed && !this.waitingDrain) {
+      this.waitingDrain = true;
+      this.socket.once('drain', () => {
+        this.waitingDrain = false;
+        this.flush();
+      });
+    }
   }
 
   /** Resolves when the socket's write buffer has drained (backpressure). */
@@ -97,6 +135,7 @@ export class Transport {
   close(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.queue.length = 0;
     this.socket.destroy();
     this.handlers.onClose(err);
   }
