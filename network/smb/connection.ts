@@ -152,6 +152,12 @@ export class Connection {
       };
       this.arm(messageId, p);
       this.pending.set(messageId, p);
+      // Big messages: encrypted on the worker thread, a couple ahead of the socket.
+      const offThread = encryptor?.encryptOffThread(parts);
+      if (offThread) {
+        this.transport.enqueueReady(offThread);
+        return;
+      }
       // Signed/encrypted when the socket is ready for it (Transport.enqueue).
       this.transport.enqueue(() => {
         if (signer) signer.sign(parts, BigInt(messageId), false, command === Cmd.CANCEL).copy(head, 48);
@@ -301,6 +307,7 @@ export class Connection {
   }
 
   private onClose(err?: Error): void {
+    this.session?.encryptor?.dispose();
     this.closedError = err instanceof CeError && err.code === 'SMB_PROTOCOL' ? err : connectionLost(this.name, err);
     for (const [, p] of this.pending) {
       if (p.timer) clearTimeout(p.timer);

@@ -8,14 +8,15 @@
  * whose data starts 16 bytes into a page: exactly the slow case. So allocate a page more and
  * start the view at the next page boundary, assuming that glibc layout; if the allocator put
  * the block elsewhere, the view is still 16-byte aligned and only 1 in 256 placements is slow.
+ *
+ * The memory is a SharedArrayBuffer so that the encryption worker (gcm-worker.ts) reads payloads
+ * without a copy; for everything else it is an ordinary Buffer.
  */
 const PAGE = 4096;
 /** glibc: an mmap()ed chunk's user data begins after a 2 × size_t header. */
 const MMAP_CHUNK_HEADER = 16;
 
-/** An uninitialised buffer of `size` bytes whose first byte is (almost surely) page-aligned. */
+/** A buffer of `size` bytes whose first byte is (almost surely) page-aligned, on shared memory. */
 export function ioBuffer(size: number): Buffer {
-  const raw = Buffer.allocUnsafeSlow(size + PAGE);
-  const start = PAGE - MMAP_CHUNK_HEADER;
-  return raw.subarray(start, start + size);
+  return Buffer.from(new SharedArrayBuffer(size + PAGE), PAGE - MMAP_CHUNK_HEADER, size);
 }

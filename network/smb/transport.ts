@@ -13,6 +13,12 @@ export interface TransportHandlers {
   onClose(err?: Error): void;
 }
 
+interface QueueItem {
+  build?: () => Buffer[];
+  ready?: Promise<{ parts: Buffer[]; written(): void }>;
+  done?: { parts: Buffer[]; written(): void };
+}
+
 export class Transport {
   private header = Buffer.alloc(4);
   private headerHave = 0;
@@ -20,7 +26,7 @@ export class Transport {
   private frameHave = 0;
   private closed = false;
   /** Messages waiting for the socket (see enqueue). */
-  private readonly queue: Array<() => Buffer[]> = [];
+  private readonly queue: QueueItem[] = [];
   private flushing = false;
   private waitingDrain = false;
 
@@ -84,32 +90,66 @@ export class Transport {
    */
   enqueue(build: () => Buffer[]): void {
     if (this.closed) return;
-    this.queue.push(build);
+    this.queue.push({ build });
     this.flush();
+  }
+
+  /**
+   * Queue a message being prepared elsewhere (encrypted on the worker thread): written in queue
+   * order once ready, without waiting for the socket to drain (the preparer bounds the memory);
+   * `written` runs once the socket has taken it. A rejection closes the connection.
+   */
+  enqueueReady(ready: Promise<{ parts: Buffer[]; written(): void }>): void {
+    const item: QueueItem = { ready };
+    ready.then(
+      (r) => {
+        item.done = r;
+        if (this.closed) r.written();
+        else this.flush();
+      },
+      (e) => this.close(e as Error),
+    );
+    if (this.closed) return;
+    this.queue.push(item);
+  }
+
+  private write(parts: Buffer[], written?: () => void): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    if (len > MAX_FRAME) throw new Error(`SMB frame too large: ${len}`);
+    const nb = Buffer.allocUnsafe(4);
+    nb.writeUInt32BE(len);
+    this.socket.cork();
+    this.socket.write(nb);
+    for (let i = 0; i < parts.length; i++) {
+      if (written && i === parts.length - 1) this.socket.write(parts[i]!, () => written());
+      else this.socket.write(parts[i]!);
+    }
+    this.socket.uncork();
   }
 
   private flush(): void {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.queue.length && !this.closed && !this.socket.writableNeedDrain) {
-        const parts = this.queue.shift()!();
-        let len = 0;
-        for (const p of parts) len += p.length;
-        if (len > MAX_FRAME) throw new Error(`SMB frame too large: ${len}`);
-        const nb = Buffer.allocUnsafe(4);
-        nb.writeUInt32BE(len);
-        this.socket.cork();
-        this.socket.write(nb);
-        for (const p of parts) this.socket.write(p);
-        this.socket.uncork();
+      while (this.queue.length && !this.closed) {
+        const item = this.queue[0]!;
+        if (item.ready) {
+          if (!item.done) break; // flush() runs again when it is ready
+          this.queue.shift();
+          this.write(item.done.parts, item.done.written);
+          continue;
+        }
+        if (this.socket.writableNeedDrain) break;
+        this.queue.shift();
+        this.write(item.build!());
       }
     } catch (e) {
       this.close(e as Error);
     } finally {
       this.flushing = false;
     }
-    if (this.queue.length && !this.closed && !this.waitingDrain) {
+    if (this.queue.length && this.queue[0]!.build && !this.closed && !this.waitingDrain && this.socket.writableNeedDrain) {
       this.waitingDrain = true;
       this.socket.once('drain', () => {
         this.waitingDrain = false;
@@ -135,7 +175,8 @@ export class Transport {
   close(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    // Prepared messages never written: give their buffers back.
+    for (const item of this.queue.splice(0)) item.done?.written();
     this.socket.destroy();
     this.handlers.onClose(err);
   }
