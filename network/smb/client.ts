@@ -36,6 +36,7 @@ import {
 } from './packets/info.js';
 import { Status, isRetryable } from './status.js';
 import { CeError } from '../../core/errors.js';
+import { copyInto } from './io-buffer.js';
 
 export interface ClientOptions extends SecurityOptions {
   host: string;
@@ -211,7 +212,7 @@ export class SmbClient {
     }
   }
 
-  private req(command: number, body: Buffer, what: string, extra: { payload?: Buffer; chargeBytes?: number; okStatus?: number[] } = {}) {
+  private req(command: number, body: Buffer, what: string, extra: { payload?: Buffer; chargeBytes?: number; okStatus?: number[]; readInto?: Buffer } = {}) {
     return this.conn.request(command, body, { what, treeId: this.treeId, encrypt: this.treeEncrypt, ...extra });
   }
 
@@ -288,12 +289,12 @@ export class SmbClient {
       const r = await this.req(Cmd.READ, readRequest(h.fileId, offset, into.length), `read ${h.path}`, {
         chargeBytes: into.length,
         okStatus: [Status.END_OF_FILE],
+        readInto: into,
       });
       if (r.status === Status.END_OF_FILE) return 0;
+      if (r.data) return r.data.length; // received straight into `into`
       const data = readResponseData(r.msg);
-      const n = Math.min(data.length, into.length);
-      data.copy(into, 0, 0, n);
-      return n;
+      return copyInto(into, 0, data);
     });
   }
 

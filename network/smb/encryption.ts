@@ -109,12 +109,45 @@ export class Encryptor {
     this.worker?.dispose();
   }
 
-  /** Decrypt a TRANSFORM_HEADER frame into the SMB2 message. */
-  decrypt(frame: Buffer): Buffer {
+  /**
+   * Decrypt a large frame piece by piece (GCM: 64 KiB pieces, no message-sized output buffer),
+   * handing each to `onPiece` with its offset in the SMB2 message. The tag is checked at the end:
+   * on a mismatch this throws after the pieces were handed out, and the caller must discard them.
+   */
+  decryptPieces(frame: Buffer, onPiece: (piece: Buffer, offset: number) => void): void {
+    this.checkFrame(frame);
+    if (this.cipher !== Cipher.AES128_GCM) {
+      onPiece(this.decrypt(frame), 0);
+      return;
+    }
+    const ct = frame.subarray(TRANSFORM_HEADER_SIZE);
+    try {
+      const d = createDecipheriv('aes-128-gcm', this.decryptionKey, frame.subarray(20, 32));
+      d.setAAD(frame.subarray(20, 52));
+      d.setAuthTag(frame.subarray(4, 20));
+      let at = 0;
+      for (let off = 0; off < ct.length; off += ENCRYPT_PIECE) {
+        const piece = d.update(ct.subarray(off, Math.min(ct.length, off + ENCRYPT_PIECE)));
+        onPiece(piece, at);
+        at += piece.length;
+      }
+      d.final();
+    } catch (e) {
+      if (e instanceof CeError) throw e;
+      throw decryptError('authentication tag mismatch');
+    }
+  }
+
+  private checkFrame(frame: Buffer): void {
     if (frame.length < TRANSFORM_HEADER_SIZE) throw decryptError('transform header too short');
     const size = frame.readUInt32LE(36);
     if (size !== frame.length - TRANSFORM_HEADER_SIZE) throw decryptError('bad OriginalMessageSize');
     if (frame.readBigUInt64LE(44) !== this.sessionId) throw decryptError('unknown session');
+  }
+
+  /** Decrypt a TRANSFORM_HEADER frame into the SMB2 message. */
+  decrypt(frame: Buffer): Buffer {
+    this.checkFrame(frame);
     const nonce = frame.subarray(20, 20 + this.nonceLength);
     const aad = frame.subarray(20, 52);
     const tag = frame.subarray(4, 20);

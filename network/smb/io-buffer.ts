@@ -20,3 +20,15 @@ const MMAP_CHUNK_HEADER = 16;
 export function ioBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size + PAGE), PAGE - MMAP_CHUNK_HEADER, size);
 }
+
+/**
+ * Copy `source` into `target` at `offset`. Buffer.copy/set into shared memory use V8's
+ * relaxed-atomic byte copy (several times slower than memcpy); fill() with a Buffer is memcpy.
+ */
+export function copyInto(target: Buffer, offset: number, source: Buffer): number {
+  const n = Math.min(source.length, target.length - offset);
+  if (n <= 0) return 0;
+  if (target.buffer instanceof SharedArrayBuffer) target.fill(n === source.length ? source : source.subarray(0, n), offset, offset + n);
+  else source.copy(target, offset, 0, n);
+  return n;
+}

@@ -14,7 +14,7 @@ import { CeError, throwIfCancelled } from '../../core/errors.js';
 import type { SmbClient, SmbHandle } from './client.js';
 import { SentHashes } from './sent-hashes.js';
 import { createHash } from 'node:crypto';
-import { ioBuffer } from './io-buffer.js';
+import { copyInto, ioBuffer } from './io-buffer.js';
 
 export interface SinkOptions {
   finalPath: string;
@@ -102,7 +102,7 @@ export class SmbSink implements Sink {
       const c = this.cur;
       if (c && position + off === c.pos + c.len && c.len < this.io) {
         const n = Math.min(this.io - c.len, data.length - off);
-        data.copy(c.buf, c.len, off, off + n);
+        copyInto(c.buf, c.len, data.subarray(off, off + n));
         c.len += n;
         off += n;
         if (c.len === this.io) await this.dispatch();

@@ -1,16 +1,33 @@
 /**
  * Direct TCP transport for SMB2 (MS-SMB2 §2.1): each message is prefixed by a 4-byte header,
  * a zero byte and a 24-bit big-endian length. Frames are reassembled into one Buffer each
- * (a view of the socket chunk when it holds the whole frame, else one copy).
+ * (a view of the socket chunk when it holds the whole frame, else one copy), or, for large
+ * frames, the handler may say where the bytes go (a READ's data straight into the caller's
+ * buffer; ciphertext into a reused buffer).
  */
 import { connect, type Socket } from 'node:net';
 import { CeError } from '../../core/errors.js';
+import { copyInto } from './io-buffer.js';
 
 export const MAX_FRAME = 0xffffff;
+
+/** Frames larger than this may be placed by the handler (placeFrame). */
+export const PLACE_MIN = 64 * 1024;
+/** Bytes of a large frame the handler sees before placing the rest: SMB2 header + READ response. */
+export const FRAME_PEEK = 80;
+/** The socket's reused read buffer. */
+const READ_BUFFER = 256 * 1024;
 
 export interface TransportHandlers {
   onFrame(frame: Buffer): void;
   onClose(err?: Error): void;
+  /**
+   * A frame of more than PLACE_MIN bytes is starting; `head` holds its first FRAME_PEEK bytes.
+   * Return where its remaining `frameLength - FRAME_PEEK` bytes go (then onPlacedFrame is called
+   * instead of onFrame), or undefined for a freshly allocated whole frame.
+   */
+  placeFrame?(head: Buffer, frameLength: number): Buffer | undefined;
+  onPlacedFrame?(head: Buffer, rest: Buffer): void;
 }
 
 interface QueueItem {
@@ -22,8 +39,12 @@ interface QueueItem {
 export class Transport {
   private header = Buffer.alloc(4);
   private headerHave = 0;
-  private frame?: Buffer;
-  private frameHave = 0;
+  /** Reassembly: NetBIOS header, first FRAME_PEEK bytes of a large frame, whole frame, or placed rest. */
+  private state: 'header' | 'peek' | 'frame' | 'placed' = 'header';
+  private frameLength = 0;
+  private head?: Buffer;
+  private target?: Buffer;
+  private have = 0;
   private closed = false;
   /** Messages waiting for the socket (see enqueue). */
   private readonly queue: QueueItem[] = [];
@@ -34,14 +55,27 @@ export class Transport {
     private readonly socket: Socket,
     private readonly handlers: TransportHandlers,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.close(err));
     socket.on('close', () => this.close());
   }
 
   static connect(host: string, port: number, timeoutMs: number, handlers: TransportHandlers): Promise<Transport> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
+      // Reads land in one reused buffer (no fresh 64 KiB buffer per read for the GC to collect);
+      // onData consumes each read before returning (copies what it keeps).
+      let sink: ((chunk: Buffer) => void) | undefined;
+      const socket = connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer: Buffer.allocUnsafeSlow(READ_BUFFER),
+          callback: (n: number, buf: Uint8Array) => {
+            sink?.(Buffer.from(buf.buffer, buf.byteOffset, n));
+            return true;
+          },
+        },
+      });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(
@@ -55,7 +89,9 @@ export class Transport {
         clearTimeout(timer);
         socket.setKeepAlive(true, 15_000);
         socket.removeAllListeners('error');
-        resolve(new Transport(socket, handlers));
+        const t = new Transport(socket, handlers);
+        sink = (chunk) => t.onData(chunk);
+        resolve(t);
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -184,12 +220,12 @@ export class Transport {
   private onData(chunk: Buffer): void {
     let off = 0;
     while (off < chunk.length && !this.closed) {
-      if (!this.frame) {
-        // Fast path: the whole header and frame in this chunk → a view, no copy.
+      if (this.state === 'header') {
+        // Fast path: the whole header and frame in this chunk (the read buffer is reused: a copy).
         if (this.headerHave === 0 && chunk.length - off >= 4 && chunk[off] === 0) {
           const len = chunk.readUInt32BE(off) & MAX_FRAME;
           if (chunk.length - off - 4 >= len) {
-            const f = chunk.subarray(off + 4, off + 4 + len);
+            const f = Buffer.from(chunk.subarray(off + 4, off + 4 + len));
             off += 4 + len;
             this.handlers.onFrame(f);
             continue;
@@ -204,19 +240,45 @@ export class Transport {
           this.close(new Error('bad NetBIOS session message type'));
           return;
         }
-        this.frame = Buffer.allocUnsafe(this.header.readUInt32BE(0) & MAX_FRAME);
-        this.frameHave = 0;
         this.headerHave = 0;
+        this.frameLength = this.header.readUInt32BE(0) & MAX_FRAME;
+        this.have = 0;
+        if (this.frameLength > PLACE_MIN && this.handlers.placeFrame) {
+          this.head = Buffer.allocUnsafe(FRAME_PEEK);
+          this.state = 'peek';
+        } else {
+          this.target = Buffer.allocUnsafe(this.frameLength);
+          this.state = 'frame';
+        }
+        continue;
       }
-      const n = Math.min(this.frame.length - this.frameHave, chunk.length - off);
-      chunk.copy(this.frame, this.frameHave, off, off + n);
-      this.frameHave += n;
+      const target = this.state === 'peek' ? this.head! : this.target!;
+      const n = Math.min(target.length - this.have, chunk.length - off);
+      copyInto(target, this.have, chunk.subarray(off, off + n));
+      this.have += n;
       off += n;
-      if (this.frameHave === this.frame.length) {
-        const f = this.frame;
-        this.frame = undefined;
-        this.handlers.onFrame(f);
+      if (this.have < target.length) continue;
+      if (this.state === 'peek') {
+        const rest = this.handlers.placeFrame!(this.head!, this.frameLength);
+        if (rest) {
+          this.target = rest;
+          this.have = 0;
+          this.state = 'placed';
+        } else {
+          this.target = Buffer.allocUnsafe(this.frameLength);
+          this.head!.copy(this.target);
+          this.state = 'frame';
+        }
+        continue;
       }
+      const done = this.target!;
+      const head = this.head;
+      const placed = this.state === 'placed';
+      this.target = undefined;
+      this.head = undefined;
+      this.state = 'header';
+      if (placed) this.handlers.onPlacedFrame!(head!, done);
+      else this.handlers.onFrame(done);
     }
   }
 }
