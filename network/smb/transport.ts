@@ -153,11 +153,15 @@ export class Transport {
     let len = 0;
     for (const p of parts) len += p.length;
     if (len > MAX_FRAME) throw new Error(`SMB frame too large: ${len}`);
-    const nb = Buffer.allocUnsafe(4);
+    // The 4-byte length and a small first part (SMB2/transform header) go as one buffer.
+    const first = parts[0]!;
+    const merge = parts.length > 1 && first.length <= 512;
+    const nb = Buffer.allocUnsafe(merge ? 4 + first.length : 4);
     nb.writeUInt32BE(len);
+    if (merge) first.copy(nb, 4);
     this.socket.cork();
     this.socket.write(nb);
-    for (let i = 0; i < parts.length; i++) {
+    for (let i = merge ? 1 : 0; i < parts.length; i++) {
       if (written && i === parts.length - 1) this.socket.write(parts[i]!, () => written());
       else this.socket.write(parts[i]!);
     }
