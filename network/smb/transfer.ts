@@ -38,7 +38,7 @@ export async function putFile(
     try {
       // A ring of buffers: block i is read into slot i % RING while earlier slots are on the wire
       // (pwriteDirect: no copy; a slot is reused once the server acknowledged it).
-      // Encrypted: every message has a ciphertext copy until the GC runs, so keep less in flight (RSS).
+      // Encrypted: the encryption worker holds its own output slots and garbage, so keep less in flight (RSS).
       const RING = sink.encrypted ? 2 : 4;
       const slots = Array.from({ length: RING }, () => ({ buf: ioBuffer(BLOCK), busy: Promise.resolve() as Promise<void> }));
       for (let pos = 0, i = 0; pos < size; pos += BLOCK, i++) {
