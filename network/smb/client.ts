@@ -46,7 +46,7 @@ export interface ClientOptions extends SecurityOptions {
   requestTimeoutMs?: number;
   /** Reconnect attempts after a dropped connection (default 8, backoff 0.25 s → 8 s). 0 disables. */
   reconnectAttempts?: number;
-  /** Largest single READ/WRITE (default 8 MiB, 1 MiB when encrypting; cap: 8 MiB, at most the negotiated max). */
+  /** Largest single READ/WRITE (default 8 MiB, 4 MiB when encrypting; cap: 8 MiB, at most the negotiated max). */
   ioSize?: number;
   /** Called when a reconnect starts / succeeds (for logs). */
   onReconnect?(event: { attempt: number; ok: boolean; error?: string }): void;
@@ -109,14 +109,14 @@ export class SmbClient {
   }
 
   /**
-   * The I/O size of one READ/WRITE request: 8 MiB by default, 1 MiB on encrypted sessions (the
+   * The I/O size of one READ/WRITE request: 8 MiB by default, 4 MiB on encrypted sessions (the
    * server decrypts a message only once it has all of it: smaller messages overlap our
    * encryption, its decryption and its file write better, and keep less ciphertext around).
    */
   get ioSize(): number {
     const neg = Math.min(this.info.maxReadSize, this.info.maxWriteSize);
     const limit = this.info.dialect === '2.1' || neg < 64 * 1024 ? neg : Math.min(neg, 8 * MiB);
-    return Math.max(4096, Math.min(this.opts.ioSize ?? (this.encrypted ? MiB : 8 * MiB), limit));
+    return Math.max(4096, Math.min(this.opts.ioSize ?? (this.encrypted ? 4 * MiB : 8 * MiB), limit));
   }
 
   get encrypted(): boolean {
