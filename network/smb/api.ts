@@ -19,7 +19,7 @@ import { SmbSource } from './source.js';
 export interface SmbConnectOptions extends CredentialSources, SecurityOptions {
   /** Explicit credential (else: URL user + CE_SMB_PASSWORD / credentials file). */
   credential?: Credential;
-  /** I/O size per request (default 8 MiB, at most the negotiated max). */
+  /** I/O size per request (default 8 MiB, 4 MiB on encrypted sessions; at most the negotiated max). */
   ioSize?: number;
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;

@@ -4,12 +4,13 @@
  * decryption of responses, interim (STATUS_PENDING) responses, and failure of everything in
  * flight when the socket drops. One session per connection (that is all the CE needs).
  */
-import { Transport } from './transport.js';
+import { Transport, FRAME_PEEK, PLACE_MIN } from './transport.js';
+import { copyInto } from './io-buffer.js';
 import { Cmd, HdrFlags, HEADER_SIZE } from './packets/constants.js';
 import { readResponseHeader, writeRequestHeader, SMB2_MAGIC, TRANSFORM_MAGIC, type ResponseHeader } from './packets/header.js';
 import { Status, connectionLost, smbProtocolError, smbStatusError } from './status.js';
 import { verifyMessage, type Signer } from './signing.js';
-import type { Encryptor } from './encryption.js';
+import { TRANSFORM_HEADER_SIZE, type Encryptor } from './encryption.js';
 import { CeError } from '../../core/errors.js';
 
 export interface SessionState {
@@ -36,6 +37,8 @@ export interface SendOptions {
   sessionId?: bigint;
   /** Statuses that resolve instead of reject (MORE_PROCESSING_REQUIRED, NO_MORE_FILES…). */
   okStatus?: number[];
+  /** READ: where the data may go directly (then Reply.data is a view of it, no copy). */
+  readInto?: Buffer;
   /** Sees the plaintext request bytes (pre-auth integrity hash). */
   onRequestBytes?(parts: Buffer[]): void;
   timeoutMs?: number;
@@ -46,6 +49,8 @@ export interface Reply {
   /** The whole SMB2 message (header + body); offsets in bodies are relative to it. */
   msg: Buffer;
   status: number;
+  /** READ data already placed in SendOptions.readInto (msg then holds header + READ body only). */
+  data?: Buffer;
 }
 
 interface Pending {
@@ -54,6 +59,7 @@ interface Pending {
   what: string;
   okStatus?: number[];
   creditRequest: number;
+  readInto?: Buffer;
   timer?: NodeJS.Timeout;
   timeoutMs: number;
 }
@@ -91,6 +97,8 @@ export class Connection {
     c.transport = await Transport.connect(opts.host, opts.port, opts.connectTimeoutMs ?? 15_000, {
       onFrame: (f) => c.onFrame(f),
       onClose: (err) => c.onClose(err),
+      placeFrame: (head, len) => c.placeFrame(head, len),
+      onPlacedFrame: (head, rest) => c.onPlacedFrame(head, rest),
     });
     return c;
   }
@@ -136,10 +144,10 @@ export class Connection {
       sessionId: o.sessionId ?? s?.id ?? 0n,
     });
     body.copy(head, HEADER_SIZE);
-    let parts = o.payload ? [head, o.payload] : [head];
+    const parts = o.payload ? [head, o.payload] : [head];
     o.onRequestBytes?.(parts);
-    if (sign) s!.signer!.sign(parts, BigInt(messageId), false, command === Cmd.CANCEL).copy(head, 48);
-    if (encrypt) parts = s!.encryptor!.encrypt(parts);
+    const signer = sign ? s!.signer! : undefined;
+    const encryptor = encrypt ? s!.encryptor! : undefined;
 
     return new Promise<Reply>((resolve, reject) => {
       const p: Pending = {
@@ -148,11 +156,22 @@ export class Connection {
         what: o.what,
         okStatus: o.okStatus,
         creditRequest,
+        readInto: o.readInto,
         timeoutMs: o.timeoutMs ?? this.opts.requestTimeoutMs ?? 120_000,
       };
       this.arm(messageId, p);
       this.pending.set(messageId, p);
-      this.transport.send(parts);
+      // Big messages: encrypted on the worker thread, a couple ahead of the socket.
+      const offThread = encryptor?.encryptOffThread(parts);
+      if (offThread) {
+        this.transport.enqueueReady(offThread);
+        return;
+      }
+      // Signed/encrypted when the socket is ready for it (Transport.enqueue).
+      this.transport.enqueue(() => {
+        if (signer) signer.sign(parts, BigInt(messageId), false, command === Cmd.CANCEL).copy(head, 48);
+        return encryptor ? encryptor.encrypt(parts) : parts;
+      });
     });
   }
 
@@ -224,6 +243,77 @@ export class Connection {
     }
   }
 
+  /** Reused for ciphertext frames: they are decrypted (into new memory) as soon as complete. */
+  private cipherFrame?: Buffer;
+  private placing?: 'cipher' | 'read';
+
+  /** Transport asks where a large frame goes (see TransportHandlers.placeFrame). */
+  private placeFrame(head: Buffer, len: number): Buffer | undefined {
+    this.placing = undefined;
+    const magic = head.readUInt32LE(0);
+    if (magic === TRANSFORM_MAGIC) {
+      if (!this.session?.encryptor) return undefined;
+      if (!this.cipherFrame || this.cipherFrame.length < len) this.cipherFrame = Buffer.allocUnsafeSlow(Math.max(len, 8 * 1024 * 1024 + 4096));
+      head.copy(this.cipherFrame, 0);
+      this.placing = 'cipher';
+      return this.cipherFrame.subarray(FRAME_PEEK, len);
+    }
+    if (magic !== SMB2_MAGIC) return undefined;
+    const into = this.readTarget(head, len);
+    if (into) this.placing = 'read';
+    return into;
+  }
+
+  /**
+   * For a successful single READ response of `len` bytes whose header + body is `head`: the part
+   * of the caller's buffer (SendOptions.readInto) its data goes to, else undefined.
+   */
+  private readTarget(head: Buffer, len: number): Buffer | undefined {
+    if (head.readUInt16LE(12) !== Cmd.READ || head.readUInt32LE(8) !== Status.SUCCESS) return undefined;
+    if (head.readUInt32LE(20) !== 0) return undefined; // compounded: the usual path
+    const into = this.pending.get(Number(head.readBigUInt64LE(24)))?.readInto;
+    const dataLength = head.readUInt32LE(HEADER_SIZE + 4);
+    if (!into || head[HEADER_SIZE + 2] !== FRAME_PEEK || dataLength !== len - FRAME_PEEK || dataLength > into.length) return undefined;
+    return into.subarray(0, dataLength);
+  }
+
+  /**
+   * Decrypt a large frame in pieces: a READ response's data goes straight into the caller's buffer
+   * (→ head + data), anything else is assembled into one message (→ msg).
+   */
+  private decryptLarge(enc: Encryptor, frame: Buffer): { msg?: Buffer; head?: Buffer; data?: Buffer } {
+    const size = frame.length - TRANSFORM_HEADER_SIZE;
+    let head: Buffer | undefined;
+    let into: Buffer | undefined;
+    const pieces: Buffer[] = [];
+    enc.decryptPieces(frame, (piece, off) => {
+      if (off === 0 && piece.length >= FRAME_PEEK) {
+        into = this.readTarget(piece, size);
+        if (into) {
+          head = Buffer.from(piece.subarray(0, FRAME_PEEK));
+          copyInto(into, 0, piece.subarray(FRAME_PEEK));
+          return;
+        }
+      }
+      if (into) copyInto(into, off - FRAME_PEEK, piece);
+      else pieces.push(piece);
+    });
+    if (head) return { head, data: into! };
+    return { msg: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size) };
+  }
+
+  private onPlacedFrame(head: Buffer, rest: Buffer): void {
+    if (this.placing === 'cipher') {
+      this.onFrame(this.cipherFrame!.subarray(0, FRAME_PEEK + rest.length));
+      return;
+    }
+    try {
+      this.onMessage(head, false, rest);
+    } catch (e) {
+      this.transport.close(e as Error);
+    }
+  }
+
   private onFrame(frame: Buffer): void {
     try {
       if (frame.length < 4) throw smbProtocolError('short frame');
@@ -233,8 +323,15 @@ export class Connection {
       if (magic === TRANSFORM_MAGIC) {
         const enc = this.session?.encryptor;
         if (!enc) throw smbProtocolError('encrypted message without an encrypted session');
-        msg = enc.decrypt(frame);
         encrypted = true;
+        if (frame.length - TRANSFORM_HEADER_SIZE > PLACE_MIN) {
+          const r = this.decryptLarge(enc, frame);
+          if (r.head) {
+            this.onMessage(r.head, true, r.data);
+            return;
+          }
+          msg = r.msg!;
+        } else msg = enc.decrypt(frame);
       } else if (magic !== SMB2_MAGIC) {
         throw smbProtocolError('not an SMB2 message (SMB1 or another protocol?)');
       }
@@ -251,7 +348,7 @@ export class Connection {
     }
   }
 
-  private onMessage(msg: Buffer, encrypted: boolean): void {
+  private onMessage(msg: Buffer, encrypted: boolean, placedData?: Buffer): void {
     const h = readResponseHeader(msg);
     if (h.messageId === 0xffffffffffffffffn) return; // unsolicited oplock/lease break: we take no oplocks
     const id = Number(h.messageId);
@@ -282,7 +379,7 @@ export class Connection {
           p.reject(integrityError('an unsigned response on a signed session', p.what));
           return;
         }
-        if (!verifyMessage(s.signer, msg)) {
+        if (!verifyMessage(s.signer, msg, placedData)) {
           p.reject(integrityError('a response with a bad signature', p.what));
           this.transport.close(new Error('bad signature'));
           return;
@@ -293,10 +390,11 @@ export class Connection {
       p.reject(smbStatusError(h.status, p.what));
       return;
     }
-    p.resolve({ header: h, msg, status: h.status });
+    p.resolve({ header: h, msg, status: h.status, data: placedData });
   }
 
   private onClose(err?: Error): void {
+    this.session?.encryptor?.dispose();
     this.closedError = err instanceof CeError && err.code === 'SMB_PROTOCOL' ? err : connectionLost(this.name, err);
     for (const [, p] of this.pending) {
       if (p.timer) clearTimeout(p.timer);

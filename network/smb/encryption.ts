@@ -8,12 +8,20 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Cipher } from './packets/constants.js';
 import { TRANSFORM_MAGIC } from './packets/header.js';
 import { CeError } from '../../core/errors.js';
+import { GcmWorker } from './gcm-worker.js';
 
 export const TRANSFORM_HEADER_SIZE = 52;
+/** Plaintext per cipher update() call (see encrypt()). */
+const ENCRYPT_PIECE = 1024 * 1024;
+/** Messages from this size on are encrypted by the worker thread (small ones: not worth a round trip). */
+const OFF_THREAD_MIN = 256 * 1024;
+/** The worker's output slots: the largest message (8 MiB WRITE + headers). */
+const OFF_THREAD_MAX = 8 * 1024 * 1024 + 4096;
 
 export class Encryptor {
   private counter = 0n;
   private readonly salt = randomBytes(4);
+  private worker?: GcmWorker;
   readonly algorithm: 'AES-128-GCM' | 'AES-128-CCM';
 
   constructor(
@@ -35,21 +43,19 @@ export class Encryptor {
    */
   encrypt(parts: Buffer[]): Buffer[] {
     const size = parts.reduce((n, p) => n + p.length, 0);
-    const th = Buffer.alloc(TRANSFORM_HEADER_SIZE);
-    th.writeUInt32LE(TRANSFORM_MAGIC, 0);
-    // Nonce: counter (8) ‖ salt (rest of the 11/12 bytes); remaining bytes of the 16-byte field stay zero.
-    th.writeBigUInt64LE(this.counter++, 20);
-    this.salt.copy(th, 28, 0, this.nonceLength - 8);
-    th.writeUInt32LE(size, 36);
-    th.writeUInt16LE(1, 42); // Flags: Encrypted
-    th.writeBigUInt64LE(this.sessionId, 44);
+    const th = this.transformHeader(size);
     const nonce = th.subarray(20, 20 + this.nonceLength);
     const aad = th.subarray(20, 52);
     const out: Buffer[] = [th];
     if (this.cipher === Cipher.AES128_GCM) {
       const c = createCipheriv('aes-128-gcm', this.encryptionKey, nonce);
       c.setAAD(aad);
-      for (const p of parts) out.push(c.update(p));
+      // In pieces: node's update() allocates its output twice (len + 1, then len zero-filled) and
+      // copies between them; 1 MiB pieces are reused by malloc instead of mapping (and faulting
+      // in) two fresh message-sized blocks each time (measured: 64 KiB pieces fault more).
+      for (const p of parts) {
+        for (let off = 0; off < p.length; off += ENCRYPT_PIECE) out.push(c.update(off === 0 && p.length <= ENCRYPT_PIECE ? p : p.subarray(off, Math.min(p.length, off + ENCRYPT_PIECE))));
+      }
       c.final();
       c.getAuthTag().copy(th, 4);
     } else {
@@ -63,12 +69,85 @@ export class Encryptor {
     return out;
   }
 
-  /** Decrypt a TRANSFORM_HEADER frame into the SMB2 message. */
-  decrypt(frame: Buffer): Buffer {
+  /** A TRANSFORM_HEADER with a fresh nonce; the Signature field (the tag) is left zero. */
+  private transformHeader(size: number): Buffer {
+    const th = Buffer.alloc(TRANSFORM_HEADER_SIZE);
+    th.writeUInt32LE(TRANSFORM_MAGIC, 0);
+    // Nonce: counter (8) ‖ salt (rest of the 11/12 bytes); remaining bytes of the 16-byte field stay zero.
+    th.writeBigUInt64LE(this.counter++, 20);
+    this.salt.copy(th, 28, 0, this.nonceLength - 8);
+    th.writeUInt32LE(size, 36);
+    th.writeUInt16LE(1, 42); // Flags: Encrypted
+    th.writeBigUInt64LE(this.sessionId, 44);
+    return th;
+  }
+
+  /**
+   * Encrypt on the worker thread when worthwhile (GCM, a large message whose payload is in shared
+   * memory, see gcm-worker.ts); else undefined and the caller uses encrypt(). The result's
+   * `written` must be called once the socket has taken the parts (it frees the output slot).
+   */
+  encryptOffThread(parts: Buffer[]): Promise<{ parts: Buffer[]; written(): void }> | undefined {
+    if (this.cipher !== Cipher.AES128_GCM) return undefined;
+    let size = 0;
+    for (const p of parts) {
+      size += p.length;
+      if (p.length > 4096 && !(p.buffer instanceof SharedArrayBuffer)) return undefined;
+    }
+    if (size < OFF_THREAD_MIN) return undefined;
+    this.worker ??= new GcmWorker(this.encryptionKey, OFF_THREAD_MAX);
+    if (!this.worker.usable || size > this.worker.slotSize) return undefined;
+    const th = this.transformHeader(size);
+    return this.worker.encrypt(th.subarray(20, 32), th.subarray(20, 52), parts, size).then((r) => {
+      r.tag.copy(th, 4);
+      return { parts: [th, r.ciphertext], written: r.release };
+    });
+  }
+
+  /** Stop the encryption worker, if any (the connection is gone). */
+  dispose(): void {
+    this.worker?.dispose();
+  }
+
+  /**
+   * Decrypt a large frame piece by piece (GCM: 1 MiB pieces, no message-sized output buffer),
+   * handing each to `onPiece` with its offset in the SMB2 message. The tag is checked at the end:
+   * on a mismatch this throws after the pieces were handed out, and the caller must discard them.
+   */
+  decryptPieces(frame: Buffer, onPiece: (piece: Buffer, offset: number) => void): void {
+    this.checkFrame(frame);
+    if (this.cipher !== Cipher.AES128_GCM) {
+      onPiece(this.decrypt(frame), 0);
+      return;
+    }
+    const ct = frame.subarray(TRANSFORM_HEADER_SIZE);
+    try {
+      const d = createDecipheriv('aes-128-gcm', this.decryptionKey, frame.subarray(20, 32));
+      d.setAAD(frame.subarray(20, 52));
+      d.setAuthTag(frame.subarray(4, 20));
+      let at = 0;
+      for (let off = 0; off < ct.length; off += ENCRYPT_PIECE) {
+        const piece = d.update(ct.subarray(off, Math.min(ct.length, off + ENCRYPT_PIECE)));
+        onPiece(piece, at);
+        at += piece.length;
+      }
+      d.final();
+    } catch (e) {
+      if (e instanceof CeError) throw e;
+      throw decryptError('authentication tag mismatch');
+    }
+  }
+
+  private checkFrame(frame: Buffer): void {
     if (frame.length < TRANSFORM_HEADER_SIZE) throw decryptError('transform header too short');
     const size = frame.readUInt32LE(36);
     if (size !== frame.length - TRANSFORM_HEADER_SIZE) throw decryptError('bad OriginalMessageSize');
     if (frame.readBigUInt64LE(44) !== this.sessionId) throw decryptError('unknown session');
+  }
+
+  /** Decrypt a TRANSFORM_HEADER frame into the SMB2 message. */
+  decrypt(frame: Buffer): Buffer {
+    this.checkFrame(frame);
     const nonce = frame.subarray(20, 20 + this.nonceLength);
     const aad = frame.subarray(20, 52);
     const tag = frame.subarray(4, 20);

@@ -50,11 +50,14 @@ export function createSigner(dialect: number, signingAlg: number | undefined, ke
   };
 }
 
-/** Verify a received message in place (its signature field is zeroed as a side effect). */
-export function verifyMessage(signer: Signer, msg: Buffer): boolean {
+/**
+ * Verify a received message in place (its signature field is zeroed as a side effect);
+ * `rest` is the end of the message when it was received into another buffer.
+ */
+export function verifyMessage(signer: Signer, msg: Buffer, rest?: Buffer): boolean {
   const sig = Buffer.from(msg.subarray(48, 64));
   msg.fill(0, 48, 64);
   const flags = msg.readUInt32LE(16);
-  const expected = signer.sign([msg], msg.readBigUInt64LE(24), (flags & HdrFlags.SERVER_TO_REDIR) !== 0, msg.readUInt16LE(12) === Cmd.CANCEL);
+  const expected = signer.sign(rest ? [msg, rest] : [msg], msg.readBigUInt64LE(24), (flags & HdrFlags.SERVER_TO_REDIR) !== 0, msg.readUInt16LE(12) === Cmd.CANCEL);
   return timingSafeEqual(sig, expected);
 }

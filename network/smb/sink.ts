@@ -14,6 +14,7 @@ import { CeError, throwIfCancelled } from '../../core/errors.js';
 import type { SmbClient, SmbHandle } from './client.js';
 import { SentHashes } from './sent-hashes.js';
 import { createHash } from 'node:crypto';
+import { copyInto, ioBuffer } from './io-buffer.js';
 
 export interface SinkOptions {
   finalPath: string;
@@ -101,14 +102,14 @@ export class SmbSink implements Sink {
       const c = this.cur;
       if (c && position + off === c.pos + c.len && c.len < this.io) {
         const n = Math.min(this.io - c.len, data.length - off);
-        data.copy(c.buf, c.len, off, off + n);
+        copyInto(c.buf, c.len, data.subarray(off, off + n));
         c.len += n;
         off += n;
         if (c.len === this.io) await this.dispatch();
         continue;
       }
       if (c) await this.dispatch();
-      this.cur = { pos: position + off, buf: this.pool.pop() ?? Buffer.allocUnsafeSlow(this.io), len: 0 };
+      this.cur = { pos: position + off, buf: this.pool.pop() ?? ioBuffer(this.io), len: 0 };
     }
     this.check();
   }
@@ -237,7 +238,7 @@ export class SmbSink implements Sink {
     let verified = 0;
     let next = 0;
     const worker = async () => {
-      const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+      const buf = ioBuffer(4 * 1024 * 1024);
       while (next < extents.length) {
         const e = extents[next++]!;
         const view = buf.subarray(0, e.len);

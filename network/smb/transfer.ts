@@ -9,6 +9,7 @@ import { throwIfCancelled } from '../../core/errors.js';
 import type { OpenWriteOptions, SmbConnectOptions } from './api.js';
 import type { SmbSink } from './sink.js';
 import type { SmbSource } from './source.js';
+import { ioBuffer } from './io-buffer.js';
 
 const BLOCK = 8 * 1024 * 1024;
 const ZERO = Buffer.alloc(BLOCK);
@@ -37,9 +38,9 @@ export async function putFile(
     try {
       // A ring of buffers: block i is read into slot i % RING while earlier slots are on the wire
       // (pwriteDirect: no copy; a slot is reused once the server acknowledged it).
-      // Encrypted: every message has a ciphertext copy until the GC runs, so keep less in flight (RSS).
+      // Encrypted: the encryption worker holds its own output slots and garbage, so keep less in flight (RSS).
       const RING = sink.encrypted ? 2 : 4;
-      const slots = Array.from({ length: RING }, () => ({ buf: Buffer.allocUnsafe(BLOCK), busy: Promise.resolve() as Promise<void> }));
+      const slots = Array.from({ length: RING }, () => ({ buf: ioBuffer(BLOCK), busy: Promise.resolve() as Promise<void> }));
       for (let pos = 0, i = 0; pos < size; pos += BLOCK, i++) {
         throwIfCancelled(opts.signal);
         const slot = slots[i % RING]!;
@@ -82,7 +83,7 @@ export async function getFile(
       async (fh) => {
         const sink = FileSink.fromHandle(local, fh);
         const depth = 4;
-        const bufs = Array.from({ length: depth }, () => Buffer.allocUnsafe(BLOCK));
+        const bufs = Array.from({ length: depth }, () => ioBuffer(BLOCK));
         const reads: Array<Promise<number>> = [];
         let nextRead = 0;
         const issue = () => {

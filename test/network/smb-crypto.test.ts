@@ -1,6 +1,6 @@
 /** Unit tests of the SMB client's crypto and codecs against published vectors (no server). */
 import t from 'tap';
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, randomFillSync } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { md4 } from '../../network/smb/crypto/md4.js';
@@ -11,6 +11,7 @@ import { computeNtlmv2, encodeAvPairs, ntowfv2, NtlmClient, parseAvPairs } from 
 import { negTokenInit, negTokenRespClient, parseNegTokenResp, tlv, OID_NTLMSSP } from '../../network/smb/spnego.js';
 import { createSigner } from '../../network/smb/signing.js';
 import { Encryptor } from '../../network/smb/encryption.js';
+import { ioBuffer } from '../../network/smb/io-buffer.js';
 import { Cipher, Dialect, SigningAlg } from '../../network/smb/packets/constants.js';
 import { parseSmbUrl, redactUrl } from '../../network/smb/url.js';
 import { readCredentialsFile, resolveCredential } from '../../network/smb/credentials.js';
@@ -176,6 +177,32 @@ t.test('transform header encryption round-trips (GCM and CCM) and detects tamper
     const p2 = Buffer.concat(client.encrypt([Buffer.from('x')]));
     t.not(p2.subarray(20, 36).toString('hex'), parts[0]!.subarray(20, 36).toString('hex'), 'nonce never repeats');
   }
+});
+
+t.test('off-thread GCM (worker, shared buffers) decrypts like the in-thread one; small or private payloads stay in-thread', async (t) => {
+  const k1 = Buffer.alloc(16, 3);
+  const k2 = Buffer.alloc(16, 4);
+  const client = new Encryptor(Cipher.AES128_GCM, k1, k2, 9n);
+  const server = new Encryptor(Cipher.AES128_GCM, k2, k1, 9n);
+  t.teardown(() => client.dispose());
+  const head = Buffer.from('h'.repeat(112));
+  const payload = ioBuffer(3 * 1024 * 1024 + 5);
+  randomFillSync(payload);
+  const frames = await Promise.all(
+    [0, 1, 2, 3].map(async () => {
+      const r = client.encryptOffThread([head, payload]);
+      t.ok(r, 'large shared payload goes to the worker');
+      const { parts, written } = await r!;
+      const frame = Buffer.concat(parts); // copy before the slot is reused
+      written();
+      return frame;
+    }),
+  );
+  for (const f of frames) t.ok(server.decrypt(f).equals(Buffer.concat([head, payload])), 'round-trips');
+  t.equal(new Set(frames.map((f) => f.subarray(20, 32).toString('hex'))).size, 4, 'distinct nonces');
+  t.equal(client.encryptOffThread([head, Buffer.alloc(1024 * 1024)]), undefined, 'payload not in shared memory: in-thread');
+  t.equal(client.encryptOffThread([head, ioBuffer(1000)]), undefined, 'small message: in-thread');
+  t.equal(new Encryptor(Cipher.AES128_CCM, k1, k2, 9n).encryptOffThread([head, payload]), undefined, 'CCM: in-thread');
 });
 
 t.test('smb:// URLs', async (t) => {
