@@ -34,7 +34,8 @@ for (const keyring of ['on', 'off'] as const) t.test(`kill -9 mid-export, restar
   const smb = await startSamba(t);
   const dir = await tempDir(t);
   const src = `${dir}/master.raw`;
-  await makeSparseRaw(src, 256 * MiB, 96, 21);
+  // Large enough (~320 MiB of data) that the export is still running when the kill comes.
+  await makeSparseRaw(src, 1024 * MiB, 320, 21);
   const body = (path: string) => ({
     type: 'export',
     source: { kind: 'file', path: src },
