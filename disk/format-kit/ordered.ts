@@ -2,6 +2,8 @@
  * Run async work with a bounded number in flight and yield results in input order: reads (and
  * deflates) overlap, while the consumer still writes sequentially (qemu-img's coroutines, §6.1).
  */
+import { AlignedPool } from '../io/aligned.js';
+
 export async function* mapOrdered<T, R>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
   const queue: Promise<R>[] = [];
   const it = items[Symbol.iterator]();
@@ -32,14 +34,19 @@ export async function* mapOrdered<T, R>(items: Iterable<T>, limit: number, fn: (
   }
 }
 
-/** A small pool of same-sized buffers, so the hot loop does not allocate per block. */
+/**
+ * A small pool of same-sized, page-aligned buffers (disk/io/aligned.ts), so the hot loop does not
+ * allocate per block and the kernel copies at full speed.
+ */
 export class BufferPool {
-  private free: Buffer[] = [];
-  constructor(readonly size: number) {}
+  private readonly pool: AlignedPool;
+  constructor(readonly size: number) {
+    this.pool = new AlignedPool(size, 8, 64);
+  }
   get(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafe(this.size);
+    return this.pool.get();
   }
   put(b: Buffer): void {
-    if (b.length === this.size && this.free.length < 64) this.free.push(b);
+    this.pool.put(b);
   }
 }
