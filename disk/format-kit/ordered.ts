@@ -35,18 +35,25 @@ export async function* mapOrdered<T, R>(items: Iterable<T>, limit: number, fn: (
 }
 
 /**
- * A small pool of same-sized, page-aligned buffers (disk/io/aligned.ts), so the hot loop does not
- * allocate per block and the kernel copies at full speed.
+ * A small pool of same-sized buffers, so the hot loop does not allocate per block. Page-aligned
+ * (disk/io/aligned.ts: the kernel copies at full speed), unless `transferable`: then each buffer
+ * owns its ArrayBuffer so it can be transferred to a worker thread (format-kit/deflate-pool.ts).
  */
 export class BufferPool {
-  private readonly pool: AlignedPool;
-  constructor(readonly size: number) {
-    this.pool = new AlignedPool(size, 8, 64);
+  private readonly pool?: AlignedPool;
+  private free: Buffer[] = [];
+  constructor(
+    readonly size: number,
+    opts: { transferable?: boolean } = {},
+  ) {
+    if (!opts.transferable) this.pool = new AlignedPool(size, 8, 64);
   }
   get(): Buffer {
-    return this.pool.get();
+    if (this.pool) return this.pool.get();
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
   put(b: Buffer): void {
-    this.pool.put(b);
+    if (this.pool) this.pool.put(b);
+    else if (b.length === this.size && b.byteOffset === 0 && b.buffer.byteLength === this.size && this.free.length < 64) this.free.push(b);
   }
 }
