@@ -103,7 +103,9 @@ export const rawWriter: DiskWriter = {
   async write(src: Disk, sink: Sink, opts: WriterOptions, ctx: WriteContext): Promise<WriteResult> {
     const size = outputSize(src, opts);
     const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    // No pre-sizing: the final truncate sets the length (holes stay holes).
+    // Sparse: pre-size first (as qemu-img does): writes inside the file's length, not extending
+    // it at scattered offsets (ext4 updates the size per page for those). Else the final truncate.
+    if (sparse && !ctx.resumeFrom) await sink.truncate!(size);
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     if (sink.truncate) await sink.truncate(size);
