@@ -6,6 +6,7 @@
 import { inflateSync } from 'node:zlib';
 import type { ByteSource, Disk, DiskDescription, OpenOptions, Problem } from '../types.js';
 import { readExact } from '../io/file.js';
+import { AlignedPool } from '../io/aligned.js';
 import { checkInFile, formatError } from '../format-kit/fields.js';
 import { preadExact, readExtents, type Extent } from '../format-kit/extent-read.js';
 import {
@@ -106,8 +107,13 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
       recordEnd.set(sectors[i], Math.min(next, start + maxRecord, src.size));
     }
   }
-  const prefetch = async (offset: number, length: number): Promise<Map<number, Buffer>> => {
+  // Compressed records are read in runs of contiguous records into pooled page-aligned buffers
+  // (disk/io/aligned.ts): the kernel copies into them ~3x faster than into malloc'd memory.
+  const RUN_MAX = Math.max(4 * 1024 * 1024, maxRecord);
+  const runPool = new AlignedPool(RUN_MAX, 2, 32);
+  const prefetch = async (offset: number, length: number): Promise<{ pre: Map<number, Buffer>; bufs: Buffer[] }> => {
     const pre = new Map<number, Buffer>();
+    const bufs: Buffer[] = [];
     const end = Math.min(offset + length, virtualSize);
     let run: { start: number; end: number; sectors: number[] } | undefined;
     const runs: NonNullable<typeof run>[] = [];
@@ -117,16 +123,23 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
       if (v <= GTE_ZERO) continue;
       const s = v * SECTOR, e = recordEnd.get(v);
       if (e === undefined || e <= s) continue;
-      if (run && run.end === s && e - run.start <= 16 * 1024 * 1024) {
+      if (run && run.end === s && e - run.start <= RUN_MAX) {
         run.end = e;
         run.sectors.push(v);
       } else runs.push((run = { start: s, end: e, sectors: [v] }));
     }
-    await Promise.all(runs.map(async (r) => {
-      const buf = await readExact(src, r.start, r.end - r.start);
-      for (const v of r.sectors) pre.set(v, buf.subarray(v * SECTOR - r.start, recordEnd.get(v)! - r.start));
-    }));
-    return pre;
+    try {
+      await Promise.all(runs.map(async (r) => {
+        const into = runPool.get();
+        bufs.push(into);
+        const buf = await readExact(src, r.start, r.end - r.start, into);
+        for (const v of r.sectors) pre.set(v, buf.subarray(v * SECTOR - r.start, recordEnd.get(v)! - r.start));
+      }));
+    } catch (e) {
+      for (const b of bufs) runPool.put(b);
+      throw e;
+    }
+    return { pre, bufs };
   };
 
   const readGrain = async (g: number, sector: number, record?: Buffer): Promise<Buffer> => {
@@ -196,8 +209,14 @@ async function openSparse(src: ByteSource, head: Buffer): Promise<Disk & { check
     format: 'vmdk', subformat, virtualSize, blockSize: grainBytes, source: src, check,
     async *blocks() { yield* allocated; },
     async read(offset, length, buf) {
-      const pre = compressed ? await prefetch(offset, length) : undefined;
-      return readExtents(src, undefined, virtualSize, offset, length, buf, (pos, max) => lookup(pos, max, pre));
+      if (!compressed) return readExtents(src, undefined, virtualSize, offset, length, buf, (pos, max) => lookup(pos, max));
+      const { pre, bufs } = await prefetch(offset, length);
+      try {
+        return await readExtents(src, undefined, virtualSize, offset, length, buf, (pos, max) => lookup(pos, max, pre));
+      } finally {
+        // Every grain was inflated out of the run buffers by now (readExtents awaited all fills).
+        for (const b of bufs) runPool.put(b);
+      }
     },
     describe,
     close: () => src.close(),
