@@ -6,7 +6,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tmp.js';
 import { runCe } from '../helpers/cli.js';
@@ -90,4 +90,30 @@ t.test('a qemu-made VHDX with holes inside its blocks: holes are not planned, co
     t.equal(cmp.exitCode, 0, `${to}: qemu-img compare: ${cmp.stdout}`);
   }
   t.ok((await readFile(join(dir, 'out-raw'))).equals(await readFile(raw)), 'raw output byte-identical');
+});
+
+t.test('pre-sizing never makes a no-holes output sparse (--preset hyperv, --no-sparse)', async (t) => {
+  const dir = await tempDir(t);
+  const raw = join(dir, 'src.raw');
+  const fh = await open(raw, 'w');
+  await fh.truncate(12 * MiB);
+  await fh.write(randomBytes(MiB), 0, MiB, 5 * MiB);
+  await fh.close();
+  const cases: [string, string[]][] = [
+    ['hyperv.vhdx', ['--preset', 'hyperv']],
+    ['plain.raw', ['--to', 'raw', '--no-sparse']],
+    ['fixed.vhd', ['--to', 'vhd-fixed', '--no-sparse']],
+  ];
+  for (const [name, args] of cases) {
+    const out = join(dir, name);
+    const r = await runCe(['convert', raw, out, ...args, '--json']);
+    t.equal(r.exitCode, 0, `${name}: ${r.stderr}`);
+    const st = await stat(out);
+    t.ok(st.blocks * 512 >= st.size, `${name}: every byte allocated (${st.blocks * 512} ≥ ${st.size})`);
+  }
+  // And the default for a local file stays sparse (what the pre-sizing is for).
+  const sparse = join(dir, 'sparse.raw');
+  t.equal((await runCe(['convert', raw, sparse, '--to', 'raw', '--json'])).exitCode, 0);
+  const st = await stat(sparse);
+  t.ok(st.blocks * 512 < st.size, 'default local raw output keeps its holes');
 });
