@@ -10,7 +10,7 @@
 import type { Disk, Sink, WriteContext } from '../types.js';
 import { throwIfCancelled } from '../../core/errors.js';
 import { BufferPool, mapOrdered } from './ordered.js';
-import { UNIT, candidateUnits, dataRuns, readClamped } from './source-units.js';
+import { UNIT, candidateUnits, flaggedIndexes, readClamped } from './source-units.js';
 import { ZERO, isZero } from './zero.js';
 import { WriteWindow } from './write-window.js';
 
@@ -21,9 +21,6 @@ export interface AllocationResult {
   end: number;
   allocatedClusters: number;
 }
-
-/** Most candidate units read at once (4 MiB with 1 MiB units). */
-const RUN_UNITS = 4;
 
 export async function writeAllocatedData(o: {
   src: Disk;
@@ -45,8 +42,7 @@ export async function writeAllocatedData(o: {
   const clusters = Math.ceil(outSize / cluster);
   const offsets = new Uint32Array(clusters);
   const flags = await candidateUnits(src, unit, outSize);
-  // Contiguous candidate units are read together (up to RUN_UNITS): fewer, larger I/Os.
-  const pool = new BufferPool(unit * RUN_UNITS);
+  const pool = new BufferPool(unit);
   const win = new WriteWindow(sink, ctx.inFlight ?? 8);
   let next = o.dataStart;
   let allocatedClusters = 0;
@@ -67,46 +63,43 @@ export async function writeAllocatedData(o: {
     run = undefined;
   };
 
-  const reads = mapOrdered(dataRuns(flags, 0, RUN_UNITS), ctx.inFlight ?? 8, async ([u0, n]) => {
+  const reads = mapOrdered(flaggedIndexes(flags), ctx.inFlight ?? 8, async (u) => {
     throwIfCancelled(ctx.signal);
-    const buf = pool.get();
-    await readClamped(src, u0 * unit, buf.subarray(0, n * unit));
-    return { u0, n, buf };
+    const buf = await readClamped(src, u * unit, pool.get());
+    return { u, buf };
   });
-  for await (const { u0, n, buf } of reads) {
-    for (let k = 0; k < n; k++) {
-      const base = (u0 + k) * unit;
-      const len = Math.min(unit, outSize - base);
-      for (let at = 0; at < len; at += piece) {
-        const inBuf = k * unit + at;
-        if (isZero(buf.subarray(inBuf, inBuf + Math.min(piece, len - at)))) continue;
-        const pos = base + at;
-        const c = Math.floor(pos / cluster);
-        if (c !== openCluster) {
-          if (openCluster >= 0 && fillPos < (openCluster + 1) * cluster) {
-            await flush();
-            await closeOpen();
-          }
-          if (!offsets[c]) {
-            offsets[c] = next / granule;
-            next += cluster;
-            allocatedClusters++;
-          }
-          openCluster = c;
-          fillPos = c * cluster;
-        }
-        if (fill && pos > fillPos) {
+  for await (const { u, buf } of reads) {
+    const base = u * unit;
+    const len = Math.min(unit, outSize - base);
+    for (let at = 0; at < len; at += piece) {
+      const view = buf.subarray(at, at + piece);
+      if (isZero(view.subarray(0, Math.min(piece, len - at)))) continue;
+      const pos = base + at;
+      const c = Math.floor(pos / cluster);
+      if (c !== openCluster) {
+        if (openCluster >= 0 && fillPos < (openCluster + 1) * cluster) {
           await flush();
-          await win.zeros(fileOf(fillPos), pos - fillPos);
+          await closeOpen();
         }
-        const file = fileOf(pos);
-        if (run && run.buf === buf && run.to === inBuf && run.file + (run.to - run.from) === file) run.to = inBuf + piece;
-        else {
-          await flush();
-          run = { buf, from: inBuf, to: inBuf + piece, file };
+        if (!offsets[c]) {
+          offsets[c] = next / granule;
+          next += cluster;
+          allocatedClusters++;
         }
-        fillPos = pos + piece;
+        openCluster = c;
+        fillPos = c * cluster;
       }
+      if (fill && pos > fillPos) {
+        await flush();
+        await win.zeros(fileOf(fillPos), pos - fillPos);
+      }
+      const file = fileOf(pos);
+      if (run && run.buf === buf && run.to === at && run.file + (run.to - run.from) === file) run.to = at + piece;
+      else {
+        await flush();
+        run = { buf, from: at, to: at + piece, file };
+      }
+      fillPos = pos + piece;
     }
     await flush();
     // The buffer goes back to the pool once its writes have landed.
@@ -114,7 +107,7 @@ export async function writeAllocatedData(o: {
     unitWrites = [];
     if (writes.length) void Promise.all(writes).then(() => pool.put(buf));
     else pool.put(buf);
-    ctx.onProgress?.(Math.min(outSize, (u0 + n) * unit));
+    ctx.onProgress?.(Math.min(outSize, base + unit));
   }
   await closeOpen();
   await win.drain();

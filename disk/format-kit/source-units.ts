@@ -36,21 +36,6 @@ export function* flaggedIndexes(flags: Uint8Array): Generator<number> {
   for (let i = flags.indexOf(1); i !== -1; i = flags.indexOf(1, i + 1)) yield i;
 }
 
-/**
- * [first unit, unit count] runs of flagged units from unit `from` on, at most `max` units long and
- * never crossing a multiple of `max` (so a read fills at most one pooled buffer).
- */
-export function* dataRuns(flags: Uint8Array, from: number, max: number): Generator<[number, number]> {
-  let u = flags.indexOf(1, from);
-  while (u !== -1) {
-    const limit = Math.min(flags.length, (Math.floor(u / max) + 1) * max);
-    let e = u + 1;
-    while (e < limit && flags[e]) e++;
-    yield [u, e - u];
-    u = flags.indexOf(1, e);
-  }
-}
-
 /** Read [offset, offset+buf.length) of the source; bytes past its virtual size read as zero. */
 export async function readClamped(src: Disk, offset: number, buf: Buffer): Promise<Buffer> {
   const avail = Math.max(0, Math.min(buf.length, src.virtualSize - offset));

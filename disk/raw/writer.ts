@@ -9,15 +9,15 @@
  */
 import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult } from '../types.js';
 import { CeError, throwIfCancelled } from '../../core/errors.js';
-import { candidateUnits, dataRuns } from '../format-kit/source-units.js';
+import { candidateUnits } from '../format-kit/source-units.js';
 import { mapOrdered } from '../format-kit/ordered.js';
 import { AlignedPool } from '../io/aligned.js';
 import { isZero, zeros, ZERO_CHUNK } from '../zero.js';
 import { WriteQueue, nonZeroRuns, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 
-/** Largest read: contiguous allocated 1 MiB units are read together, up to 4 MiB (fewer, larger I/Os). */
-export const RAW_STEP = 4 << 20;
+/** Unit of reads (2 MiB: one VHD block, one read-ahead chunk). */
+export const RAW_STEP = 2 << 20;
 /** Unit of hole detection. */
 const HOLE_UNIT = 1 << 20;
 
@@ -78,6 +78,21 @@ export async function writeFlatData(src: Disk, q: WriteQueue, size: number, spar
   await zeroFill(size);
   await q.drain();
   ctx.onProgress?.(size);
+}
+
+/**
+ * [first unit, unit count] runs of flagged units from unit `from` on, at most `max` units long and
+ * never crossing a multiple of `max` (so a read fills at most one pooled buffer).
+ */
+export function* dataRuns(flags: Uint8Array, from: number, max: number): Generator<[number, number]> {
+  let u = flags.indexOf(1, from);
+  while (u !== -1) {
+    const limit = Math.min(flags.length, (Math.floor(u / max) + 1) * max);
+    let e = u + 1;
+    while (e < limit && flags[e]) e++;
+    yield [u, e - u];
+    u = flags.indexOf(1, e);
+  }
 }
 
 export const rawWriter: DiskWriter = {

@@ -13,7 +13,7 @@ import { runCe } from '../helpers/cli.js';
 import { execa } from 'execa';
 import { AlignedPool, alignedBuffers } from '../../disk/io/aligned.js';
 import { GrainInflater } from '../../disk/vmdk/grain-inflater.js';
-import { dataRuns } from '../../disk/format-kit/source-units.js';
+import { dataRuns } from '../../disk/raw/writer.js';
 import { openDisk } from '../../disk/open.js';
 import { candidateUnits } from '../../disk/format-kit/source-units.js';
 
