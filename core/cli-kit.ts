@@ -3,9 +3,14 @@
  * `--json` output, and a progress bar on a TTY (JSON lines with --json).
  * Domain modules add their commands with `registerCommands(program)` (see ce-server/cli/commands.ts).
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import { toCeError } from './errors.js';
 import type { Progress, ProgressListener } from './progress.js';
+
+// cli-progress (21 CommonJS modules) is loaded only when a bar is drawn: every `ce` run pays for
+// what it imports at start-up.
+const require = createRequire(import.meta.url);
+type CliProgress = typeof import('cli-progress');
 
 /** Exit codes: 0 ok, 1 failure (typed error), 2 usage, 3 check found problems, 130 cancelled. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, PROBLEMS: 3, CANCELLED: 130 } as const;
@@ -82,6 +87,7 @@ export function createCliProgress(opts: OutputOptions & { label?: string }): { u
     };
   }
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const cliProgress = require('cli-progress') as CliProgress;
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,

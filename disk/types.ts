@@ -65,6 +65,12 @@ export interface Disk {
    * parts read as zero or from the parent, honouring sector bitmaps. Length may cross blocks.
    */
   read(offset: number, length: number, buf?: Buffer): Promise<Buffer>;
+  /**
+   * Optional, finer than blocks(): a test whether virtual [offset, offset+length) may hold
+   * non-zero bytes, e.g. from the holes of a sparse image file under allocated blocks (metadata
+   * only: SEEK_DATA/SEEK_HOLE). false only when certain. undefined when the disk cannot tell.
+   */
+  dataFilter?(): Promise<((offset: number, length: number) => boolean) | undefined>;
   /** Facts for `ce info`: allocated bytes, dirty log, parent chain, creator… */
   describe(): DiskDescription;
   close(): Promise<void>;

@@ -6,15 +6,23 @@
  */
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
-import { domainCommands } from './commands.js';
-import { registerJobCommands } from './job-commands.js';
+import { domainCommands, domainsFor, type DomainCli } from './commands.js';
 import { runCommand, printResult } from '../../core/cli-kit.js';
 import { CONFIG_KEYS } from '../config.js';
 
 // The libuv threadpool size (fs and zlib share it) is set by bin/ce.cjs before the pool starts;
 // setting it here would be too late (an ES module entry has started the pool already).
 
-export function buildProgram(): Command {
+/** Top-level commands of the program itself (no domain CLI needed to run them). */
+const BUILT_IN = ['version', 'serve'];
+/** `ce job …` (the TLS client) is loaded like a domain: only when asked for, or for the full help. */
+const JOB_CLI: DomainCli = { commands: ['job'], load: async () => ({ registerCommands: (await import('./job-commands.js')).registerJobCommands }) };
+
+/**
+ * The `ce` program. With `args` (the command line after `node ce`), only the domain CLIs that
+ * command needs are loaded (start-up time); without, every domain (the full help).
+ */
+export async function buildProgram(args?: readonly string[]): Promise<Command> {
   const program = new Command('ce')
     .description('Compositing Engine: convert, inspect and prepare Windows disk images, and serve jobs over HTTPS.')
     .version(VERSION, '-v, --version-flag', 'print the version')
@@ -42,12 +50,13 @@ export function buildProgram(): Command {
     await runCommand({ json: Boolean(opts.json) }, () => serveCommand(opts));
   });
 
-  registerJobCommands(program);
-  for (const register of domainCommands) register(program);
+  const all = [JOB_CLI, ...domainCommands];
+  const domains = args ? domainsFor(args, BUILT_IN, all) : all;
+  for (const m of await Promise.all(domains.map((d) => d.load()))) m.registerCommands(program);
   return program;
 }
 
 const isMain = process.argv[1] && /cli[/\\]main\.(ts|js)$/.test(process.argv[1]) || process.argv[1]?.endsWith('/ce.cjs') || process.argv[1]?.endsWith('/ce');
 if (isMain) {
-  await buildProgram().parseAsync(process.argv);
+  await (await buildProgram(process.argv.slice(2))).parseAsync(process.argv);
 }

@@ -1,19 +1,23 @@
 /**
- * Reused, page-aligned buffers of one size (allocUnsafeSlow: each its own ArrayBuffer, which the
- * allocator page-aligns at these sizes). Bounded: a release beyond `max` lets the buffer go.
+ * Reused, page-aligned buffers of one size (disk/io/aligned.ts: page alignment makes the kernel's
+ * copies ~3× cheaper). Bounded: a release beyond `max` lets the buffer go.
  */
+import { AlignedPool } from '../io/aligned.js';
+
 export class BufferPool {
-  private readonly free: Buffer[] = [];
+  private readonly pool: AlignedPool;
   constructor(
     readonly size: number,
-    private readonly max = 16,
-  ) {}
+    max = 16,
+  ) {
+    this.pool = new AlignedPool(size, 4, max);
+  }
 
   get(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    return this.pool.get();
   }
 
   release(buf: Buffer): void {
-    if (buf.buffer.byteLength === this.size && this.free.length < this.max) this.free.push(Buffer.from(buf.buffer, 0, this.size));
+    this.pool.put(buf);
   }
 }

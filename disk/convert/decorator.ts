@@ -28,6 +28,9 @@ export abstract class DiskDecorator implements Disk {
   read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
     return this.inner.read(offset, length, buf);
   }
+  dataFilter(): Promise<((offset: number, length: number) => boolean) | undefined> {
+    return this.inner.dataFilter?.() ?? Promise.resolve(undefined);
+  }
   describe(): DiskDescription {
     return this.inner.describe();
   }

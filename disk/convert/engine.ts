@@ -181,7 +181,8 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
     const out = await writeAtomically(
       dst,
       async (fh) => {
-        const file = FileSink.fromHandle(tmp, fh);
+        const durable = opts.fsync !== false;
+        const file = FileSink.fromHandle(tmp, fh, { durable });
         const hsink = algos.length ? new HashingSink(file, algos) : undefined;
         if (hsink && resumeFrom) hsink.invalidate();
         const base: Sink = hsink ?? file;
@@ -190,7 +191,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
         const wo = { ...plan.writerOptions, outputPath: dst, createSink: async (name: string) => {
           const p = join(dirname(dst), `${name}.partial`);
           extraPartials.push(p);
-          return FileSink.open(p);
+          return FileSink.open(p, { durable });
         } };
         const res = await writeDisk(disk, tar ?? base, { ...plan, writerOptions: wo }, {
           signal: opts.signal,
@@ -215,7 +216,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
             hashes = d;
             hashMode = 'stream';
           } else {
-            await fh.sync();
+            if (durable) await fh.sync();
             hashes = await hashFile(tmp, algos);
             hashMode = 'file';
           }

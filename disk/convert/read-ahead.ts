@@ -1,5 +1,6 @@
 /**
- * Decorator: read-ahead with N reads in flight. The allocation list (metadata only) says which
+ * Decorator: read-ahead with N reads in flight, for callers that read without their own buffer
+ * (reads into a caller's buffer go straight to the inner disk). The allocation list (metadata only) says which
  * 2 MiB chunks hold data; when the writer reads chunk c, the next N allocated chunks after c are
  * already being read. A read of exactly one whole chunk hands over the prefetched buffer (no
  * copy); other reads copy out of the cached chunks. Unallocated chunks read as zeros without I/O.
@@ -91,17 +92,23 @@ export class ReadAheadDisk extends DiskDecorator {
   override async read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
     throwIfCancelled(this.opts.signal);
     checkReadRange(offset, length, this.inner.virtualSize, this.inner.source.name);
+    if (buf) {
+      // The caller reads into its own buffers and keeps its own reads in flight (format-kit's
+      // mapOrdered): straight through, so no second copy out of a cached chunk and no hole read.
+      const out = await this.inner.read(offset, length, buf);
+      return this.done(offset, length, out);
+    }
     await this.load();
     if (length === 0) return buf ?? Buffer.alloc(0);
     const c0 = Math.floor(offset / CHUNK);
     const c1 = Math.floor((offset + length - 1) / CHUNK);
     this.advance(c0);
     let out: Buffer;
-    if (!buf && c0 === c1 && offset === c0 * CHUNK && length === this.chunkLen(c0) && this.set!.has(c0)) {
+    if (c0 === c1 && offset === c0 * CHUNK && length === this.chunkLen(c0) && this.set!.has(c0)) {
       out = await this.start(c0);
       this.cache.delete(c0); // handed over: the caller owns it now
     } else {
-      out = buf ? buf.subarray(0, length) : Buffer.allocUnsafe(length);
+      out = Buffer.allocUnsafe(length);
       for (let c = c0; c <= c1; c++) {
         const from = Math.max(offset, c * CHUNK);
         const to = Math.min(offset + length, c * CHUNK + CHUNK);
@@ -113,6 +120,11 @@ export class ReadAheadDisk extends DiskDecorator {
         data.copy(out, from - offset, from - c * CHUNK, to - c * CHUNK);
       }
     }
+    return this.done(offset, length, out);
+  }
+
+  /** Cancellation point and progress after a read. */
+  private done(offset: number, length: number, out: Buffer): Buffer {
     throwIfCancelled(this.opts.signal);
     if (offset + length > this.furthest) {
       this.furthest = offset + length;

@@ -10,8 +10,6 @@ import { CeError, throwIfCancelled, toCeError } from '../../core/errors.js';
 import { ProgressMeter } from '../../core/progress.js';
 import type { ByteSource, Sink } from '../types.js';
 import { isSmbUrl, openDiskAt } from '../open-any.js';
-import { openSmbSink, openSmbSource } from '../../network/smb/api.js';
-import { parseSmbUrl } from '../../network/smb/url.js';
 import { convert, planConversion, writeDisk, type ConvertOptions, type ConvertResult } from './engine.js';
 import { HashingSink, type HashAlgo } from './hash-sink.js';
 import { TarGzSink } from './tar-gz-sink.js';
@@ -41,6 +39,9 @@ export async function hashSource(src: ByteSource, algos: HashAlgo[], signal?: Ab
 /** Convert a local or SMB source into an image on an SMB share. */
 export async function convertToSmb(srcPath: string, dstUrl: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
   const t0 = performance.now();
+  // The SMB client is loaded only for smb:// outputs (start-up time of local conversions).
+  const { openSmbSink, openSmbSource } = await import('../../network/smb/api.js');
+  const { parseSmbUrl } = await import('../../network/smb/url.js');
   parseSmbUrl(dstUrl); // typed error on a bad URL before anything is opened
   const disk = await openDiskAt(srcPath, { format: opts.format, smb: opts.smbSource ?? opts.smb });
   try {

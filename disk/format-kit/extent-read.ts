@@ -6,6 +6,7 @@
  */
 import type { ByteSource, Disk } from '../types.js';
 import { truncated } from '../io/file.js';
+import { extentMapOf, readSkippingHoles } from '../raw/extents.js';
 
 export type Extent =
   | { kind: 'data'; length: number; fileOffset: number }
@@ -34,7 +35,11 @@ export async function readExtents(
   const flush = () => {
     if (!run) return;
     const r = run;
-    jobs.push(preadExact(source, r.file, out.subarray(r.dst, r.dst + r.len)));
+    const view = out.subarray(r.dst, r.dst + r.len);
+    // Holes of a sparse image file read as zeros without I/O once its extent map is loaded
+    // (VhdxDisk.dataFilter loads it); past EOF the plain read reports the truncation.
+    const map = extentMapOf(source);
+    jobs.push(map && r.file + r.len <= source.size ? readSkippingHoles(source, map, r.file, view) : preadExact(source, r.file, view));
     run = undefined;
   };
   while (pos < inDisk) {

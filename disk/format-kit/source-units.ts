@@ -20,6 +20,15 @@ export async function candidateUnits(src: Disk, unit: number, outSize: number): 
     const last = Math.floor((end - 1) / unit);
     for (let u = Math.floor(start / unit); u <= last; u++) flags[u] = 1;
   }
+  // Units under allocated blocks that are holes in a sparse image file hold only zeros: skip them.
+  const filter = await src.dataFilter?.();
+  if (filter) {
+    for (let u = flags.indexOf(1); u !== -1; u = flags.indexOf(1, u + 1)) {
+      const at = u * unit;
+      if (at >= limit) break;
+      if (!filter(at, Math.min(unit, limit - at))) flags[u] = 0;
+    }
+  }
   return flags;
 }
 

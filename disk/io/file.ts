@@ -86,23 +86,33 @@ async function blockDeviceSize(fh: FileHandle): Promise<number> {
   return sectors * 512;
 }
 
+export interface FileSinkOptions {
+  /**
+   * false: sync() does nothing (`--no-fsync`, like qemu-img's cache=unsafe, which ignores flushes:
+   * scratch outputs and benchmarks). Writers that sync before writing their signature last then
+   * skip that sync too. Default true.
+   */
+  durable?: boolean;
+}
+
 export class FileSink implements Sink {
   readonly seekable = true;
   private constructor(
     readonly name: string,
     private readonly fh: FileHandle,
     private readonly ownsHandle: boolean,
+    private readonly durable = true,
   ) {}
 
   /** Open (create/truncate unless `resume`) a file for writing. */
-  static async open(path: string, opts: { resume?: boolean } = {}): Promise<FileSink> {
+  static async open(path: string, opts: { resume?: boolean } & FileSinkOptions = {}): Promise<FileSink> {
     const fh = await open(path, opts.resume ? constants.O_RDWR | constants.O_CREAT : 'w');
-    return new FileSink(path, fh, true);
+    return new FileSink(path, fh, true, opts.durable !== false);
   }
 
   /** Wrap an open handle (e.g. from core/atomic writeAtomically); close() leaves it open. */
-  static fromHandle(name: string, fh: FileHandle): FileSink {
-    return new FileSink(name, fh, false);
+  static fromHandle(name: string, fh: FileHandle, opts: FileSinkOptions = {}): FileSink {
+    return new FileSink(name, fh, false, opts.durable !== false);
   }
 
   async pwrite(data: Buffer, position: number): Promise<void> {
@@ -137,7 +147,7 @@ export class FileSink implements Sink {
   }
 
   async sync(): Promise<void> {
-    await this.fh.sync();
+    if (this.durable) await this.fh.sync();
   }
 
   async close(): Promise<void> {

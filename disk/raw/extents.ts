@@ -1,12 +1,11 @@
 /**
  * Data extents of a local file through lseek(SEEK_DATA/SEEK_HOLE) (Linux ≥ 3.1, via fs-ext's
- * lseek, which passes `whence` through, in core/seek-data.ts). Node has no API for it
- * (disk-formats.md §6.3 item 4).
+ * lseek, which passes `whence` through, in core/seek-data.ts, so it also works in job threads). Node has no API for it (disk-formats.md §6.3 item 4).
  * Holes are only reported for sparse files on file systems that track them; elsewhere the whole
  * file comes back as one extent, which is still correct (extents are an upper bound of the data).
  */
 import type { ByteSource } from '../types.js';
-import { FileSource } from '../io/file.js';
+import { FileSource, readExact } from '../io/file.js';
 import { SEEK_DATA, SEEK_HOLE, seekData } from '../../core/seek-data.js';
 
 /** Whether `src` is a local regular file whose holes we can ask for. */
@@ -52,4 +51,77 @@ export async function* extentBlocks(src: ByteSource, blockSize: number, limit: n
       next = i + 1;
     }
   }
+}
+
+/**
+ * The data extents of a local file as a sorted Float64Array [start0, end0, start1, end1, …],
+ * loaded once per source and cached (image files are read-only sources: their holes do not
+ * move). undefined when the file cannot tell (block device, not local, too many extents).
+ * Lets image readers skip the holes of a sparse image file (a qemu-made VHDX leaves the zero
+ * parts of its blocks as holes), as qemu-img does through SEEK_DATA.
+ */
+const maps = new WeakMap<ByteSource, Promise<Float64Array | undefined>>();
+const loaded = new WeakMap<ByteSource, Float64Array>();
+const MAX_MAP_EXTENTS = 1 << 20;
+
+export function loadExtentMap(src: ByteSource, limit = src.size): Promise<Float64Array | undefined> {
+  let p = maps.get(src);
+  if (!p) {
+    p = (async () => {
+      if (!canListExtents(src)) return undefined;
+      const list: number[] = [];
+      for await (const [s, e] of dataExtents(src, limit)) {
+        list.push(s, e);
+        if (list.length > 2 * MAX_MAP_EXTENTS) return undefined;
+      }
+      const map = Float64Array.from(list);
+      loaded.set(src, map);
+      return map;
+    })();
+    maps.set(src, p);
+  }
+  return p;
+}
+
+/** The extent map of `src` if loadExtentMap() has finished for it. */
+export function extentMapOf(src: ByteSource): Float64Array | undefined {
+  return loaded.get(src);
+}
+
+/** Index of the first extent that ends after `pos`. */
+function firstExtentAfter(map: Float64Array, pos: number): number {
+  let lo = 0;
+  let hi = map.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (map[mid * 2 + 1]! <= pos) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Whether any data extent overlaps [start, end). */
+export function hasData(map: Float64Array, start: number, end: number): boolean {
+  const i = firstExtentAfter(map, start);
+  return i < map.length / 2 && map[i * 2]! < end;
+}
+
+/**
+ * Fill `view` from file offset `position`: data extents are read (concurrently), holes are
+ * zero-filled without I/O. Short data reads throw DISK_TRUNCATED like readExact.
+ */
+export async function readSkippingHoles(src: ByteSource, map: Float64Array, position: number, view: Buffer): Promise<void> {
+  const end = position + view.length;
+  let pos = position;
+  const reads: Promise<unknown>[] = [];
+  for (let i = firstExtentAfter(map, position); i < map.length / 2 && pos < end; i++) {
+    const s = Math.max(map[i * 2]!, position);
+    const e = Math.min(map[i * 2 + 1]!, end);
+    if (s >= end) break;
+    if (s > pos) view.fill(0, pos - position, s - position);
+    if (e > s) reads.push(readExact(src, s, e - s, view.subarray(s - position, e - position)));
+    pos = Math.max(pos, e);
+  }
+  if (pos < end) view.fill(0, pos - position);
+  await Promise.all(reads);
 }

@@ -9,13 +9,18 @@
  */
 import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult } from '../types.js';
 import { CeError, throwIfCancelled } from '../../core/errors.js';
-import { planBlocks } from '../block-map.js';
+import { candidateUnits } from '../format-kit/source-units.js';
+import { mapOrdered } from '../format-kit/ordered.js';
+import { AlignedPool } from '../io/aligned.js';
 import { isZero, zeros, ZERO_CHUNK } from '../zero.js';
 import { WriteQueue, nonZeroRuns, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 
-/** Unit of reads (2 MiB: one VHD block, one read-ahead chunk). */
-export const RAW_STEP = 2 << 20;
+/**
+ * Largest read: 1 MiB (one hole unit). Measured: 2 MiB and 4 MiB reads were 1.5-2x slower here;
+ * smaller buffers stay in the CPU cache between the read copy and the write copy.
+ */
+export const RAW_STEP = 1 << 20;
 /** Unit of hole detection. */
 const HOLE_UNIT = 1 << 20;
 
@@ -31,12 +36,16 @@ export function outputSize(src: Disk, opts: WriterOptions): number {
 }
 
 /**
- * Write the virtual bytes [0, size) of `src` at `base` in the sink: planned blocks read and
- * written, the rest zero (written explicitly unless sparse). Shared by `raw` and `vhd-fixed`.
+ * Write the virtual bytes [0, size) of `src` at `base` in the sink: the 1 MiB units the source's
+ * allocation lists are read (ctx.inFlight reads in flight, into pooled page-aligned buffers, holes
+ * never read), the rest is zero (written explicitly unless sparse). Writes are issued in order
+ * (a pipe works; a streaming hash stays valid). Shared by `raw` and `vhd-fixed`.
  */
 export async function writeFlatData(src: Disk, q: WriteQueue, size: number, sparse: boolean, ctx: WriteContext, base = 0): Promise<void> {
-  const planned = await planBlocks(src, RAW_STEP, ctx.signal);
   const from = Math.floor((ctx.resumeFrom ?? 0) / RAW_STEP) * RAW_STEP;
+  const flags = await candidateUnits(src, HOLE_UNIT, src.virtualSize);
+  const inFlight = Math.max(1, ctx.inFlight ?? 8);
+  const pool = new AlignedPool(RAW_STEP, 4, 2 * inFlight + 8);
   const committer = new Committer(q, ctx);
   let pos = from;
   const zeroFill = async (to: number) => {
@@ -48,27 +57,45 @@ export async function writeFlatData(src: Disk, q: WriteQueue, size: number, spar
       pos += n;
     }
   };
-  for (const idx of planned) {
-    const off = idx * RAW_STEP;
-    if (off < from) continue;
+  const reads = mapOrdered(dataRuns(flags, from / HOLE_UNIT, RAW_STEP / HOLE_UNIT), inFlight, async ([u, n]) => {
     throwIfCancelled(ctx.signal);
+    const off = u * HOLE_UNIT;
+    const len = Math.min(n * HOLE_UNIT, src.virtualSize - off);
+    const buf = pool.get();
+    return { off, data: await src.read(off, len, buf.subarray(0, len)), buf };
+  });
+  for await (const { off, data, buf } of reads) {
     await zeroFill(off);
-    const len = Math.min(RAW_STEP, src.virtualSize - off);
-    const data = await src.read(off, len);
+    const release = () => pool.put(buf);
     if (sparse) {
       const runs = nonZeroRuns(data, HOLE_UNIT, isZero);
-      const done = releaseAfter(src, data, runs.length);
+      const done = releaseAfter({ release }, buf, runs.length);
       for (const [o, n] of runs) await q.write(data.subarray(o, o + n), base + off + o, done);
     } else {
-      await q.write(data, base + off, releaseAfter(src, data, 1));
+      await q.write(data, base + off, release);
     }
-    pos = off + len;
+    pos = off + data.length;
     ctx.onProgress?.(pos);
     await committer.maybe(pos, base + pos);
   }
   await zeroFill(size);
   await q.drain();
   ctx.onProgress?.(size);
+}
+
+/**
+ * [first unit, unit count] runs of flagged units from unit `from` on, at most `max` units long and
+ * never crossing a multiple of `max` (so a read fills at most one pooled buffer).
+ */
+export function* dataRuns(flags: Uint8Array, from: number, max: number): Generator<[number, number]> {
+  let u = flags.indexOf(1, from);
+  while (u !== -1) {
+    const limit = Math.min(flags.length, (Math.floor(u / max) + 1) * max);
+    let e = u + 1;
+    while (e < limit && flags[e]) e++;
+    yield [u, e - u];
+    u = flags.indexOf(1, e);
+  }
 }
 
 export const rawWriter: DiskWriter = {
@@ -79,7 +106,9 @@ export const rawWriter: DiskWriter = {
   async write(src: Disk, sink: Sink, opts: WriterOptions, ctx: WriteContext): Promise<WriteResult> {
     const size = outputSize(src, opts);
     const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    // No pre-sizing: the final truncate sets the length (holes stay holes).
+    // Sparse: pre-size first (as qemu-img does): writes inside the file's length, not extending
+    // it at scattered offsets (ext4 updates the size per page for those). Else the final truncate.
+    if (sparse && !ctx.resumeFrom) await sink.truncate!(size);
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     if (sink.truncate) await sink.truncate(size);

@@ -16,6 +16,8 @@ import { isZero, zeros } from '../zero.js';
 import { outputSize } from '../raw/writer.js';
 import { WriteQueue, nonZeroRuns, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
+import { mapOrdered } from '../format-kit/ordered.js';
+import { AlignedPool } from '../io/aligned.js';
 import { checkVhdSize, makeFooter, uuidBytes, VHD_BLOCK } from './create.js';
 import { bitmapSize, serializeDynamicHeader } from './header.js';
 import { BAT_UNUSED } from './disk.js';
@@ -94,19 +96,26 @@ export const vhdDynamicWriter: DiskWriter = {
     const committer = new Committer(q, ctx, () => q.write(batBuffer(bat, L.batBytes), BAT_AT));
 
     let seqAt = L.dataStart;
-    for (const i of planned) {
-      const off = i * L.blockSize;
-      if (off < from) continue;
+    // Reads into pooled page-aligned buffers, ctx.inFlight in flight; writes issued in block order.
+    const inFlight = Math.max(1, ctx.inFlight ?? 8);
+    const pool = new AlignedPool(L.blockSize, 4, 2 * inFlight + 8);
+    const todo = planned.filter((i) => i * L.blockSize >= from);
+    const reads = mapOrdered(todo, inFlight, async (i) => {
       throwIfCancelled(ctx.signal);
+      const off = i * L.blockSize;
       const len = Math.min(L.blockSize, src.virtualSize - off);
-      const data = await src.read(off, len);
+      const buf = pool.get();
+      return { i, off, len, buf, data: await src.read(off, len, buf.subarray(0, len)) };
+    });
+    for await (const { i, off, len, buf, data } of reads) {
+      const recycler = { release: () => pool.put(buf) };
       if (sequential) {
         const at = bat[i]! * 512;
         const tail = len < L.blockSize ? [zeros(L.blockSize - len)] : [];
-        await q.writev([L.bitmap, data, ...tail], at, releaseAfter(src, data, 1));
+        await q.writev([L.bitmap, data, ...tail], at, releaseAfter(recycler, buf, 1));
         seqAt = at + stride;
       } else if (isZero(data)) {
-        releaseAfter(src, data, 0);
+        releaseAfter(recycler, buf, 0);
       } else {
         bat[i] = next / 512;
         const at = next + L.bitmap.length;
@@ -114,7 +123,7 @@ export const vhdDynamicWriter: DiskWriter = {
           // Local file: zero pieces stay holes (the footer written after them sizes the file).
           // The bitmap goes out with the first run when that run starts the block (one gather write).
           const runs = nonZeroRuns(data, HOLE_UNIT, isZero);
-          const done = releaseAfter(src, data, runs.length);
+          const done = releaseAfter(recycler, buf, runs.length);
           if (runs[0]![0] !== 0) await q.write(L.bitmap, next);
           for (const [o, n] of runs) {
             if (o === 0) await q.writev([L.bitmap, data.subarray(0, n)], next, done);
@@ -122,7 +131,7 @@ export const vhdDynamicWriter: DiskWriter = {
           }
         } else {
           const tail = len < L.blockSize ? [zeros(L.blockSize - len)] : [];
-          await q.writev([L.bitmap, data, ...tail], next, releaseAfter(src, data, 1));
+          await q.writev([L.bitmap, data, ...tail], next, releaseAfter(recycler, buf, 1));
         }
         next += stride;
       }

@@ -17,7 +17,9 @@ export const vhdFixedWriter: DiskWriter = {
     checkVhdSize(size, false);
     const footer = makeFooter({ type: 'fixed', size, dataOffset: null, creatorApp: opts.extra?.creatorApp as string | undefined });
     const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    // No pre-sizing: the footer written last sets the length (holes stay holes).
+    // Sparse: pre-size first (as qemu-img does), so the data lands inside the file's length
+    // instead of extending it at scattered offsets (raw/writer.ts).
+    if (sparse && !ctx.resumeFrom) await sink.truncate!(size + 512);
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     await q.write(footer, size);

@@ -115,6 +115,10 @@ export async function writeVhdxDynamic(src: Disk, sink: Sink, opts: WriterOption
   requireSeekable(sink, 'vhdx');
   const p = plan(src, opts, false);
   await sink.pwrite(ZERO.subarray(0, 8), 0); // placeholder identifier until the end
+  // A local file that may be sparse: pre-size to the largest possible layout, so the data (with
+  // holes between its pieces) lands inside the file's length rather than extending it at every
+  // write (raw/writer.ts); finish() truncates to the real end.
+  if (opts.extra?.sparse === true && sink.truncate) await sink.truncate(p.dataStart + p.geo.dataBlocks * p.geo.blockSize);
   const alloc = await writeAllocatedData({ src, sink, outSize: p.virtualSize, cluster: p.geo.blockSize, dataStart: p.dataStart, granule: MiB, ctx, holes: opts.extra?.sparse === true });
   const bat = Buffer.alloc(p.batLength);
   for (let blk = 0; blk < p.geo.dataBlocks; blk++) {

@@ -62,7 +62,7 @@ export async function writeVmdkStream(src: Disk, sink: Sink, opts: WriterOptions
   };
 
   const flags = await candidateUnits(src, UNIT, outSize);
-  const pool = new BufferPool(UNIT);
+  const pool = new BufferPool(UNIT, { transferable: true }); // batches go to the deflate workers and back
   const perUnit = UNIT / GRAIN;
   const deflater = new DeflatePool();
   try {
