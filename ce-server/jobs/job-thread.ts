@@ -4,6 +4,8 @@
  * runner by message, and answers with the result or the error.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { pino } from 'pino';
 import type { JobContext, JobType } from '../../core/job-type.js';
 import { loggerOptions } from '../../core/logger.js';
@@ -15,6 +17,8 @@ const start = workerData as ThreadStart;
 const port = parentPort!;
 if (start.seekPort) seekThroughMainThread(start.seekPort);
 const post = (m: FromThread) => port.postMessage(m);
+const JOB_THREAD_NICE = 10;
+lowerThreadPriority();
 
 const ac = new AbortController();
 const saved = new Map<number, { resolve(): void; reject(e: Error): void }>();
@@ -31,6 +35,21 @@ port.on('message', (m: ToThread) => {
 
 // Lines are serialised (and redacted) here with the service's options; the runner logs them on.
 const log = pino(loggerOptions(start.logLevel), { write: (line: string) => post({ t: 'log', line }) }).child({ jobId: start.jobId, jobType: start.jobType });
+
+/**
+ * Job threads run at nice 10, the API thread at 0: when the CPU is short (2 cores shared with
+ * smbd, qemu-img, several jobs), the kernel lets the API answer first, and the jobs lose nothing
+ * when it is idle. Linux nice values are per thread (a thread id is a task id) and inherited by
+ * the threads this one starts (the SMB GCM worker, the deflate pool). Best effort elsewhere.
+ */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (tid > 0) setPriority(tid, JOB_THREAD_NICE);
+  } catch {
+    /* not Linux, or not allowed: run at the service's priority */
+  }
+}
 
 async function main(): Promise<void> {
   const mod = (await import(start.module)) as Record<string, unknown>;

@@ -37,6 +37,7 @@ t.test('a threaded job gets its context and returns its result', async (t) => {
   t.equal(j.state, 'succeeded');
   const r = j.result as Record<string, unknown>;
   t.not(r.threadId, threadId, 'ran in another thread');
+  t.equal(r.nice, 10, 'at a lower CPU priority than the API thread');
   t.equal(r.before, undefined);
   t.same(r.credential, { password: REDACTED }, 'the stored result is redacted like any other');
   t.same(j.checkpoint, { block: 7 }, 'checkpoint saved through the runner');
