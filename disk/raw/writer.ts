@@ -98,6 +98,18 @@ export function* dataRuns(flags: Uint8Array, from: number, max: number): Generat
   }
 }
 
+/**
+ * Whether a flat output may keep holes (asked for, and the sink can seek and truncate); if so,
+ * pre-size it first (as qemu-img does): writes then land inside the file's length instead of
+ * extending it at scattered offsets (ext4 updates the size per page for those). Else the
+ * writer's final truncate sets the size.
+ */
+export async function presizeIfSparse(sink: Sink, opts: WriterOptions, ctx: WriteContext, fileSize: number): Promise<boolean> {
+  const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
+  if (sparse && !ctx.resumeFrom) await sink.truncate!(fileSize);
+  return sparse;
+}
+
 export const rawWriter: DiskWriter = {
   target: 'raw',
   format: 'raw',
@@ -105,10 +117,7 @@ export const rawWriter: DiskWriter = {
   streamable: true,
   async write(src: Disk, sink: Sink, opts: WriterOptions, ctx: WriteContext): Promise<WriteResult> {
     const size = outputSize(src, opts);
-    const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    // Sparse: pre-size first (as qemu-img does): writes inside the file's length, not extending
-    // it at scattered offsets (ext4 updates the size per page for those). Else the final truncate.
-    if (sparse && !ctx.resumeFrom) await sink.truncate!(size);
+    const sparse = await presizeIfSparse(sink, opts, ctx, size);
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     if (sink.truncate) await sink.truncate(size);

@@ -3,7 +3,7 @@
  * File size = virtual size + 512 (what Azure requires). Holes only on local files (see raw/writer.ts).
  */
 import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult } from '../types.js';
-import { outputSize, writeFlatData } from '../raw/writer.js';
+import { outputSize, presizeIfSparse, writeFlatData } from '../raw/writer.js';
 import { WriteQueue } from '../convert/write-queue.js';
 import { checkVhdSize, makeFooter } from './create.js';
 
@@ -16,10 +16,7 @@ export const vhdFixedWriter: DiskWriter = {
     const size = outputSize(src, opts);
     checkVhdSize(size, false);
     const footer = makeFooter({ type: 'fixed', size, dataOffset: null, creatorApp: opts.extra?.creatorApp as string | undefined });
-    const sparse = opts.extra?.sparse === true && sink.seekable && typeof sink.truncate === 'function';
-    // Sparse: pre-size first (as qemu-img does), so the data lands inside the file's length
-    // instead of extending it at scattered offsets (raw/writer.ts).
-    if (sparse && !ctx.resumeFrom) await sink.truncate!(size + 512);
+    const sparse = await presizeIfSparse(sink, opts, ctx, size + 512);
     const q = new WriteQueue(sink);
     await writeFlatData(src, q, size, sparse, ctx);
     await q.write(footer, size);
