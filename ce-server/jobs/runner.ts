@@ -62,7 +62,7 @@ export class JobRunner {
     for (const job of this.store.list()) {
       if (FINAL_STATES.has(job.state)) continue;
       const type = this.types.get(job.type);
-      const needsSecrets = JSON.stringify(job.options).includes(`"${REDACTED}"`);
+      const needsSecrets = holdsSecrets(job.options);
       const kept = needsSecrets ? await this.opts.keyring?.recall(job.id) : undefined;
       const secretsLost = needsSecrets && !kept;
       const canResume = job.state === 'queued' || (job.state === 'running' && type?.resumable && job.attempts < MAX_ATTEMPTS);
@@ -124,7 +124,7 @@ export class JobRunner {
     };
     this.secrets.set(job.id, req.options);
     // Credentials survive a crash of the CE in the kernel keyring (never on disk), so the job can resume.
-    if (JSON.stringify(job.options) !== JSON.stringify(req.options)) await this.opts.keyring?.keep(job.id, req.options);
+    if (holdsSecrets(job.options)) await this.opts.keyring?.keep(job.id, req.options);
     await this.store.put(job);
     this.log.info({ jobId: job.id, type: job.type, dryRun: job.dryRun }, 'job queued');
     this.queue.push(job.id);
@@ -262,6 +262,11 @@ export class JobRunner {
     await this.store.put(next);
     return next;
   }
+}
+
+/** Whether the stored (redacted) options had secrets taken out: the job needs them from memory or the keyring. */
+function holdsSecrets(storedOptions: Record<string, unknown>): boolean {
+  return JSON.stringify(storedOptions).includes(`"${REDACTED}"`);
 }
 
 function closeStep(steps: JobRecord['steps'], now: Date): JobRecord['steps'] {
