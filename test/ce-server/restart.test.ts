@@ -1,28 +1,11 @@
 /** A CE killed mid-job and restarted: the job is `interrupted`, nothing lost, never silently re-run. */
 import t from 'tap';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { call } from '../helpers/https.js';
 import { identityFrom } from '../helpers/https.js';
 import { ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { waitFor } from '../helpers/service.js';
-
-async function spawnServe(dataDir: string): Promise<{ proc: ResultPromise; url: string }> {
-  const proc = execa(process.execPath, ['--import', 'tsx', `${ROOT}ce-server/cli/main.ts`, 'serve', '--json', '--port', '0', '--data-dir', dataDir], {
-    cwd: ROOT,
-    reject: false,
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { url: string }).url);
-    });
-    void proc.then((r) => reject(new Error(`serve exited: ${String(r.stderr)}`)));
-  });
-  return { proc, url };
-}
+import { spawnServe, waitFor } from '../helpers/service.js';
 
 t.test('kill -9 mid-job, restart: the job is interrupted with a reason; finished jobs are kept', async (t) => {
   const dataDir = await tempDir(t);

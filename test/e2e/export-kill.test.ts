@@ -6,29 +6,15 @@
  * dead process: the job is `interrupted` (JOB_SECRETS_LOST) and a retry replaces the stale `.partial`.
  */
 import t from 'tap';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { stat } from 'node:fs/promises';
 import { call, identityFrom } from '../helpers/https.js';
-import { ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { waitFor } from '../helpers/service.js';
+import { spawnServe, waitFor } from '../helpers/service.js';
 import { startSamba } from '../helpers/samba.js';
 import { makeSparseRaw, qemuCompare } from '../helpers/disk-images.js';
 
 const MiB = 1024 * 1024;
-
-async function spawnServe(dataDir: string, keyring: 'on' | 'off'): Promise<{ proc: ResultPromise; url: string }> {
-  const proc = execa(process.execPath, ['--import', 'tsx', `${ROOT}ce-server/cli/main.ts`, 'serve', '--json', '--port', '0', '--data-dir', dataDir, '--keyring', keyring], { cwd: ROOT, reject: false });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('\n')) resolve((JSON.parse(out.split('\n')[0]!) as { url: string }).url);
-    });
-    void proc.then((r) => reject(new Error(`serve exited: ${String(r.stderr)}`)));
-  });
-  return { proc, url };
-}
 
 for (const keyring of ['on', 'off'] as const) t.test(`kill -9 mid-export, restart (keyring ${keyring})`, async (t) => {
   const smb = await startSamba(t);
@@ -44,7 +30,7 @@ for (const keyring of ['on', 'off'] as const) t.test(`kill -9 mid-export, restar
     hashDisk: true,
   });
   const dataDir = await tempDir(t);
-  const first = await spawnServe(dataDir, keyring);
+  const first = await spawnServe(dataDir, ['--keyring', keyring]);
   t.teardown(() => first.proc.kill('SIGKILL'));
   const id = identityFrom(`${dataDir}/tls`);
   const job = await call(first.url, id, 'POST', '/v1/jobs', body('killed.vhdx'));
@@ -58,7 +44,7 @@ for (const keyring of ['on', 'off'] as const) t.test(`kill -9 mid-export, restar
   const share = smb.sharePath('share');
   await t.rejects(stat(`${share}/killed.vhdx`), 'nothing under the final name');
 
-  const second = await spawnServe(dataDir, keyring);
+  const second = await spawnServe(dataDir, ['--keyring', keyring]);
   t.teardown(() => second.proc.kill('SIGKILL'));
   const finished = async (jobId: string) => {
     await waitFor(async () => ['succeeded', 'failed', 'interrupted'].includes((await call(second.url, id, 'GET', `/v1/jobs/${jobId}`)).body.state), 120_000, 'export');

@@ -1,5 +1,7 @@
 /** Start the real CE service in-process (HTTPS on a free loopback port, temp data dir) and stop it in teardown. */
 import { PassThrough } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
+import { ROOT } from './cli.js';
 import { existsSync } from 'node:fs';
 import { startService, type StartedService } from '../../ce-server/server/serve.js';
 import { identityFrom, type ClientIdentity } from './https.js';
@@ -41,4 +43,19 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `ce serve` from the sources in a child process (for tests that kill and restart the CE). */
+export async function spawnServe(dataDir: string, flags: string[] = []): Promise<{ proc: ResultPromise; url: string }> {
+  const proc = execa(process.execPath, ['--import', 'tsx', `${ROOT}ce-server/cli/main.ts`, 'serve', '--json', '--port', '0', '--data-dir', dataDir, ...flags], { cwd: ROOT, reject: false });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { url: string }).url);
+    });
+    void proc.then((r) => reject(new Error(`serve exited: ${String(r.stderr)}`)));
+  });
+  return { proc, url };
 }
