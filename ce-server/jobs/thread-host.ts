@@ -78,7 +78,7 @@ export function runInThread(type: JobType<any, any>, ctx: JobContext, logLevel: 
           return settle(() => reject(fromWire(m.error)));
       }
     });
-    worker.on('error', (e) => settle(() => reject(new CeError('JOB_THREAD_FAILED', `The job's worker thread failed: ${e.message}`, { status: 500, cause: e }))));
+    worker.on('error', (e) => settle(() => reject(new CeError('JOB_THREAD_FAILED', `The job's worker thread failed: ${e.message}`, { status: 500, hint: 'See the service log; submit the job again.', cause: e }))));
     worker.on('exit', (code) =>
       settle(() => reject(new CeError('JOB_THREAD_FAILED', `The job's worker thread exited (code ${code}) without a result.`, { status: 500, hint: 'See the service log; submit the job again.' }))),
     );
