@@ -6,6 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { ByteSource, Sink } from '../types.js';
 import { CeError } from '../../core/errors.js';
+import { isPageAligned } from './aligned.js';
 
 export class FileSource implements ByteSource {
   private constructor(
@@ -88,6 +89,13 @@ async function blockDeviceSize(fh: FileHandle): Promise<number> {
 
 export interface FileSinkOptions {
   /**
+   * Write page-aligned bulk data with O_DIRECT (straight from our buffers to the device, no
+   * page-cache copy, nothing left to write back at the final fsync). Everything else (metadata,
+   * unaligned pieces) goes through the page cache as usual; a file system without O_DIRECT
+   * (tmpfs, some FUSE) just falls back. Default false; the engine sets it for durable outputs.
+   */
+  direct?: boolean;
+  /**
    * false: sync() does nothing (`--no-fsync`, like qemu-img's cache=unsafe, which ignores flushes:
    * scratch outputs and benchmarks). Writers that sync before writing their signature last then
    * skip that sync too. Default true.
@@ -95,37 +103,141 @@ export interface FileSinkOptions {
   durable?: boolean;
 }
 
+/** A write waiting in FileSink's queue. */
+interface QueuedWrite {
+  data: Buffer[];
+  position: number;
+  length: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** Most bytes and buffers one gather write takes from the queue (IOV_MAX is 1024). */
+const MAX_GATHER_BYTES = 16 << 20;
+const MAX_GATHER_BUFFERS = 64;
+/** O_DIRECT wants offsets, lengths and memory in whole logical blocks; 4 KiB covers every device. */
+const DIRECT_ALIGN = 4096;
+/** Smaller writes (metadata) go through the page cache: O_DIRECT pays off on bulk data only. */
+const DIRECT_MIN = 64 * 1024;
+
+/**
+ * Writes to a local file, one system call at a time: queued writes that continue each other go
+ * out as one gather write. Why: a buffered write holds the inode's lock for the whole copy into
+ * the page cache (ext4, XFS), so parallel pwrites to one file never overlap; they only make the
+ * waiters spin on the lock (rwsem_spin_on_owner), burning a CPU the reads need. Measured on
+ * 1 GiB of 1 MiB writes here (2 cores): 4 in flight 1.06 s and 1.6 s of system CPU, 1 in flight
+ * 0.72 s and 0.75 s. Callers still keep several writes queued, so the file is never idle.
+ */
 export class FileSink implements Sink {
   readonly seekable = true;
+  private readonly queue: QueuedWrite[] = [];
+  private pumping?: Promise<void>;
+  /** The O_DIRECT handle: undefined until first needed, null when direct I/O is off or failed. */
+  private directFh?: FileHandle | null;
+  /** Bytes written with O_DIRECT (tests, benchmarks). */
+  directBytes = 0;
   private constructor(
     readonly name: string,
     private readonly fh: FileHandle,
     private readonly ownsHandle: boolean,
     private readonly durable = true,
-  ) {}
+    direct = false,
+  ) {
+    if (!direct) this.directFh = null;
+  }
 
   /** Open (create/truncate unless `resume`) a file for writing. */
   static async open(path: string, opts: { resume?: boolean } & FileSinkOptions = {}): Promise<FileSink> {
     const fh = await open(path, opts.resume ? constants.O_RDWR | constants.O_CREAT : 'w');
-    return new FileSink(path, fh, true, opts.durable !== false);
+    return new FileSink(path, fh, true, opts.durable !== false, opts.direct === true);
   }
 
   /** Wrap an open handle (e.g. from core/atomic writeAtomically); close() leaves it open. */
   static fromHandle(name: string, fh: FileHandle, opts: FileSinkOptions = {}): FileSink {
-    return new FileSink(name, fh, false, opts.durable !== false);
+    return new FileSink(name, fh, false, opts.durable !== false, opts.direct === true);
   }
 
-  async pwrite(data: Buffer, position: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
+  pwrite(data: Buffer, position: number): Promise<void> {
+    return this.enqueue([data], position);
+  }
+
+  pwritev(data: Buffer[], position: number): Promise<void> {
+    return this.enqueue(data, position);
+  }
+
+  private enqueue(data: Buffer[], position: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ data, position, length: data.reduce((n, b) => n + b.length, 0), resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Start the pump unless it runs; a write queued while it was finishing restarts it. */
+  private kick(): void {
+    if (this.pumping || !this.queue.length) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = undefined;
+      this.kick();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length) {
+      const batch = [this.queue.shift()!];
+      let end = batch[0]!.position + batch[0]!.length;
+      let bytes = batch[0]!.length;
+      let buffers = batch[0]!.data.length;
+      for (let next = this.queue[0]; next && next.position === end; next = this.queue[0]) {
+        if (bytes + next.length > MAX_GATHER_BYTES || buffers + next.data.length > MAX_GATHER_BUFFERS) break;
+        batch.push(this.queue.shift()!);
+        end += next.length;
+        bytes += next.length;
+        buffers += next.data.length;
+      }
+      try {
+        const data = batch.flatMap((w) => w.data);
+        const position = batch[0]!.position;
+        if (!(await this.writeDirect(data, position, bytes))) await this.writeAll(this.fh, data, position);
+        for (const w of batch) w.resolve();
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+      }
     }
   }
 
-  async pwritev(data: Buffer[], position: number): Promise<void> {
+  /**
+   * An O_DIRECT write of `data` when it qualifies (page-aligned memory, offset and lengths in
+   * whole 4 KiB pages); false when it went nowhere and the caller writes it through the cache.
+   */
+  private async writeDirect(data: Buffer[], position: number, bytes: number): Promise<boolean> {
+    if (this.directFh === null || position % DIRECT_ALIGN || bytes < DIRECT_MIN) return false;
+    if (!data.every((b) => b.length % DIRECT_ALIGN === 0 && isPageAligned(b))) return false;
+    if (this.directFh === undefined) {
+      this.directFh = await open(this.name, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+      if (!this.directFh) return false;
+    }
+    try {
+      await this.writeAll(this.directFh, data, position);
+      this.directBytes += bytes;
+      return true;
+    } catch (e) {
+      // EINVAL: this file system or device wants another alignment; write through the cache from now on.
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      await this.directFh.close().catch(() => undefined);
+      this.directFh = null;
+      return false;
+    }
+  }
+
+  /** Every byte of `data` at `position` (short writes continue where they stopped). */
+  private async writeAll(fh: FileHandle, data: Buffer[], position: number): Promise<void> {
+    if (data.length === 1) {
+      const b = data[0]!;
+      for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done, position + done)).bytesWritten;
+      return;
+    }
     const total = data.reduce((n, b) => n + b.length, 0);
-    const { bytesWritten } = await this.fh.writev(data, position);
+    const { bytesWritten } = await fh.writev(data, position);
     if (bytesWritten < total) {
       // Short gather write (rare): finish the rest piece by piece.
       let skip = bytesWritten;
@@ -135,22 +247,32 @@ export class FileSink implements Sink {
           skip -= b.length;
           continue;
         }
-        await this.pwrite(b.subarray(skip), pos);
+        await this.writeAll(fh, [b.subarray(skip)], pos);
         pos += b.length - skip;
         skip = 0;
       }
     }
   }
 
+  /** Resolves once every queued write has been written. */
+  private async idle(): Promise<void> {
+    while (this.pumping) await this.pumping;
+  }
+
   async truncate(length: number): Promise<void> {
+    await this.idle();
     await this.fh.truncate(length);
   }
 
   async sync(): Promise<void> {
+    await this.idle();
     if (this.durable) await this.fh.sync();
   }
 
   async close(): Promise<void> {
+    await this.idle();
+    await this.directFh?.close().catch(() => undefined);
+    this.directFh = null;
     if (this.ownsHandle) await this.fh.close().catch(() => undefined);
   }
 }
