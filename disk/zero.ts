@@ -2,7 +2,8 @@
  * Zero detection at memcmp speed: compare against one static zero buffer with Buffer.equals
  * (native memcmp), never a byte loop in JS (disk-formats.md §6.3 item 3).
  */
-const ZERO = Buffer.alloc(1 << 20);
+import { alignedBuffer } from './io/aligned.js';
+const ZERO = alignedBuffer(1 << 20); // page-aligned: eligible for direct I/O (io/file.ts)
 
 /** A read-only zero-filled buffer of `length` bytes (≤ 1 MiB), for writing explicit zeros. */
 export function zeros(length: number): Buffer {

@@ -182,7 +182,8 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
       dst,
       async (fh) => {
         const durable = opts.fsync !== false;
-        const file = FileSink.fromHandle(tmp, fh, { durable });
+        // Durable outputs write their bulk data with O_DIRECT: no page-cache copy, no writeback at the fsync.
+        const file = FileSink.fromHandle(tmp, fh, { durable, direct: durable });
         const hsink = algos.length ? new HashingSink(file, algos) : undefined;
         if (hsink && resumeFrom) hsink.invalidate();
         const base: Sink = hsink ?? file;
@@ -191,7 +192,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
         const wo = { ...plan.writerOptions, outputPath: dst, createSink: async (name: string) => {
           const p = join(dirname(dst), `${name}.partial`);
           extraPartials.push(p);
-          return FileSink.open(p, { durable });
+          return FileSink.open(p, { durable, direct: durable });
         } };
         const res = await writeDisk(disk, tar ?? base, { ...plan, writerOptions: wo }, {
           signal: opts.signal,

@@ -1,6 +1,7 @@
 /** Zero detection at memcmp speed: compare windows against one static zero buffer (never byte loops in JS). */
+import { alignedBuffer } from '../io/aligned.js';
 export const ZERO_WINDOW = 1024 * 1024;
-export const ZERO = Buffer.alloc(ZERO_WINDOW);
+export const ZERO = alignedBuffer(ZERO_WINDOW); // page-aligned: eligible for direct I/O (io/file.ts)
 
 export function isZero(buf: Buffer): boolean {
   for (let i = 0; i < buf.length; i += ZERO_WINDOW) {

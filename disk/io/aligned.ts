@@ -13,6 +13,16 @@ declare const WebAssembly: { Memory: new (d: { initial: number; maximum?: number
 
 const PAGE = 4096;
 const WASM_PAGE = 65536;
+/** The mappings handed out here: their start is page-aligned (see isPageAligned). */
+const mappings = new WeakSet<ArrayBuffer>();
+
+/**
+ * Whether `buf` starts on a page boundary in memory (a buffer, or a view at a 4 KiB multiple, of
+ * these mappings). JavaScript cannot see addresses, so only our own mappings are known to be.
+ */
+export function isPageAligned(buf: Buffer): boolean {
+  return buf.byteOffset % PAGE === 0 && mappings.has(buf.buffer as ArrayBuffer);
+}
 
 /** `count` page-aligned buffers of `size` bytes, sharing one mapping (one allocation). */
 export function alignedBuffers(size: number, count: number): Buffer[] {
@@ -22,6 +32,7 @@ export function alignedBuffers(size: number, count: number): Buffer[] {
   let ab: ArrayBuffer;
   try {
     ab = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer;
+    mappings.add(ab);
   } catch {
     // No WebAssembly (or no address space for it): plain memory still works, only slower.
     return Array.from({ length: count }, () => Buffer.allocUnsafeSlow(size));
