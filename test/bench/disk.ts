@@ -1,14 +1,23 @@
 /**
  * `npm run bench:disk`: ce convert vs qemu-img convert, side by side, on a 2 GiB raw image with 50%
  * random data in scattered 1 MiB runs and the rest zero (sparse), on local disk.
- * For each pair: 3 runs each (alternating), medians, ratio ce/qemu-img, and ce's max RSS (GNU time
- * on the child process). ce runs from the tsc build (dist/), as in production. Pairs whose writer
- * or reader is not in this build are skipped with a message.
- * Env: CE_BENCH_DIR (default /var/tmp), CE_BENCH_SIZE_MIB (default 2048), CE_BENCH_RUNS (default 3),
+ * For each pair: 6 rounds (2 for vmdk-stream, whose qemu-img run takes ~30 s), each running ce and
+ * qemu-img once without and once with a final fsync, the order alternating from round to round;
+ * medians and bests, ratio ce/qemu-img, CPU seconds (user + system) and ce's max RSS (GNU time on
+ * the child process). ce runs from the tsc build (dist/), as in production.
+ *
+ * Noise: this machine is a VM that hands freed memory back to its host (virtio-balloon free page
+ * reporting, /sys/module/page_reporting). Page-cache pages the kernel then allocates for an output
+ * fault on the host when first written, so writing 1 GiB into the page cache costs 0.4 s or 4 s of
+ * "system" time depending on how long ago the previous run's output was deleted. Each run therefore
+ * starts after `sync` and once the reporting has gone quiet (nothing reported for 0.6 s, at most
+ * 8 s), so every run of either tool starts from the same state; medians of rotating rounds, and the
+ * bests, are printed side by side.
+ * Env: CE_BENCH_DIR (default /var/tmp), CE_BENCH_SIZE_MIB (default 2048), CE_BENCH_RUNS (default 6, even: each tool goes first equally often),
  * CE_BENCH_PAIRS (comma list, default all).
  */
 import { execa } from 'execa';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
 const SIZE = Number(process.env.CE_BENCH_SIZE_MIB ?? 2048) * MiB;
-const RUNS = Number(process.env.CE_BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.CE_BENCH_RUNS ?? 6);
 
 interface Pair {
   name: string;
@@ -36,7 +45,11 @@ const PAIRS: Pair[] = [
   { name: 'vmdk-stream→raw', src: 'vmdk-stream', to: 'raw', qemu: ['-O', 'raw'], ext: 'raw' },
 ];
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
 async function makeSource(path: string): Promise<void> {
   // 50% of the 1 MiB slots get random data, chosen at random; the rest stay holes.
@@ -57,13 +70,35 @@ async function makeSource(path: string): Promise<void> {
   await fh.close();
 }
 
-async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssKiB: number }> {
-  // Start every measurement with no dirty pages of earlier runs pending (the machine may be shared).
+const REPORTED = '/sys/module/page_reporting/parameters/reported_kib';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** No dirty pages of earlier runs pending, and the host's free page reporting quiet (see above). */
+async function settle(): Promise<void> {
   await execa('sync');
-  const r = await execa('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { reject: false, cwd: ROOT, env: { UV_THREADPOOL_SIZE: '16' } });
+  if (!existsSync(REPORTED)) return;
+  const reported = () => readFile(REPORTED, 'utf8').then((t) => t.trim(), () => '');
+  let last = await reported();
+  for (let quiet = 0, waited = 0; quiet < 2 && waited < 8000; waited += 300) {
+    await sleep(300);
+    const now = await reported();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+}
+
+interface Timing {
+  seconds: number;
+  cpu: number;
+  rssKiB: number;
+}
+
+async function timed(cmd: string, args: string[]): Promise<Timing> {
+  await settle();
+  const r = await execa('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], { reject: false, cwd: ROOT, env: { UV_THREADPOOL_SIZE: '16' } });
   if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const last = String(r.stderr).trim().split('\n').pop()!.split(' ');
-  return { seconds: Number(last[0]), rssKiB: Number(last[1]) };
+  const [e, u, s, m] = String(r.stderr).trim().split('\n').pop()!.split(' ').map(Number);
+  return { seconds: e!, cpu: u! + s!, rssKiB: m! };
 }
 
 async function main(): Promise<void> {
@@ -89,53 +124,64 @@ async function main(): Promise<void> {
       }
       const src = sources[p.src]!;
       const qfmt = p.src === 'raw' ? 'raw' : p.src === 'vhdx' ? 'vhdx' : 'vmdk';
-      const ce: number[] = [];
-      const ceSync: number[] = [];
-      const qe: number[] = [];
-      const qeSync: number[] = [];
+      const runs = p.to === 'vmdk-stream' ? Math.min(RUNS, 2) : RUNS;
+      const t: Record<'ce' | 'ceSync' | 'qe' | 'qeSync', Timing[]> = { ce: [], ceSync: [], qe: [], qeSync: [] };
       let rss = 0;
       const out = join(dir, `out-ce.${p.ext}`);
       const outQ = join(dir, `out-q.${p.ext}`);
       const ceArgs = [join(ROOT, 'dist/ce-server/cli/main.js'), 'convert', src, out, '--to', p.to, '--overwrite'];
       const qArgs = ['convert', '-f', qfmt, ...p.qemu, src, outQ];
-      for (let i = 0; i < RUNS; i++) {
+      for (let i = 0; i < runs; i++) {
         const runCe = async (sync: boolean) => {
           const a = await timed(process.execPath, sync ? ceArgs : [...ceArgs, '--no-fsync']);
-          (sync ? ceSync : ce).push(a.seconds);
+          t[sync ? 'ceSync' : 'ce'].push(a);
           rss = Math.max(rss, a.rssKiB);
           await rm(out, { force: true });
         };
         const runQemu = async (sync: boolean) => {
           const b = sync ? await timed('sh', ['-c', 'qemu-img "$@" && sync "$0"', outQ, ...qArgs]) : await timed('qemu-img', qArgs);
-          (sync ? qeSync : qe).push(b.seconds);
+          t[sync ? 'qeSync' : 'qe'].push(b);
           await rm(outQ, { force: true });
         };
-        // Alternate who goes first. Without the final fsync on both sides (qemu-img convert does not
-        // fsync its output), then with it (ce's default: the output is durable before its rename).
-        for (const sync of [false, true]) {
-          if (i % 2 === 0) {
-            await runCe(sync);
-            await runQemu(sync);
-          } else {
-            await runQemu(sync);
-            await runCe(sync);
-          }
+        // Alternate who goes first; each tool runs without the final fsync (qemu-img convert does
+        // not fsync its output), then with it (ce's default: the output is durable before its
+        // rename). So every run without fsync follows one with, and the other way round: measured
+        // here, a run right after a --no-fsync run (whose 1 GiB of dirty pages was deleted unwritten)
+        // was 3-4x slower than one after a synced run, whichever tool it was.
+        const order = i % 2 === 0 ? [runCe, runQemu] : [runQemu, runCe];
+        for (const run of order) {
+          await run(false);
+          await run(true);
         }
-        process.stderr.write(`${p.name} run ${i + 1}: ce ${ce.at(-1)}s / ${ceSync.at(-1)}s with fsync (${Math.round(rss / 1024)} MiB RSS), qemu-img ${qe.at(-1)}s / ${qeSync.at(-1)}s with sync\n`);
+        process.stderr.write(`${p.name} run ${i + 1}: ce ${t.ce.at(-1)!.seconds}s / ${t.ceSync.at(-1)!.seconds}s with fsync (${Math.round(rss / 1024)} MiB RSS), qemu-img ${t.qe.at(-1)!.seconds}s / ${t.qeSync.at(-1)!.seconds}s with sync\n`);
       }
-      const [mc, mcs, mq, mqs] = [median(ce), median(ceSync), median(qe), median(qeSync)];
-      rows.push([p.name, mc.toFixed(2), mq.toFixed(2), (mc / mq).toFixed(2), mcs.toFixed(2), mqs.toFixed(2), (mcs / mqs).toFixed(2), String(Math.round(rss / 1024)), `${(SIZE / MiB / 2 / mc).toFixed(0)} MiB/s of data`]);
+      const med = (k: keyof typeof t) => median(t[k].map((x) => x.seconds));
+      const best = (k: keyof typeof t) => Math.min(...t[k].map((x) => x.seconds));
+      const cpu = (k: keyof typeof t) => median(t[k].map((x) => x.cpu));
+      const [mc, mcs, mq, mqs] = [med('ce'), med('ceSync'), med('qe'), med('qeSync')];
+      rows.push([
+        p.name,
+        mc.toFixed(2),
+        mq.toFixed(2),
+        (mc / mq).toFixed(2),
+        (best('ce') / best('qe')).toFixed(2),
+        mcs.toFixed(2),
+        mqs.toFixed(2),
+        (mcs / mqs).toFixed(2),
+        `${cpu('ce').toFixed(2)} / ${cpu('qe').toFixed(2)}`,
+        String(Math.round(rss / 1024)),
+        `${(SIZE / MiB / 2 / mc).toFixed(0)} MiB/s of data`,
+      ]);
     }
-    const head = ['pair', 'ce s', 'qemu-img s', 'ratio', 'ce+fsync s', 'qemu-img+sync s', 'ratio (durable)', 'ce max RSS MiB', 'note'];
+    const head = ['pair', 'ce s', 'qemu-img s', 'ratio', 'ratio of bests', 'ce+fsync s', 'qemu-img+sync s', 'ratio (durable)', 'CPU s ce / qemu-img', 'ce max RSS MiB', 'note'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-    console.log(`\nce convert vs qemu-img convert, ${SIZE / MiB} MiB raw (50% data), ${RUNS} runs, ${new Date().toISOString()}`);
+    console.log(`\nce convert vs qemu-img convert, ${SIZE / MiB} MiB raw (50% data), ${RUNS} rounds (2 for raw→vmdk-stream), ${new Date().toISOString()}`);
     console.log(line(head));
     console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
     for (const r of rows) console.log(line(r));
-    console.log('medians; ratio = ce/qemu-img. "ce s" uses --no-fsync like qemu-img; "durable" adds fsync to both.');
+    console.log('medians (bests: the fastest run of each); ratio = ce/qemu-img. "ce s" uses --no-fsync like qemu-img; "durable" adds fsync to both; CPU = user + system, medians.');
     console.log('targets: ratio ≤ 1.0 (≤ 0.8 vmdk-stream), RSS ≤ 256 MiB');
-    void stat;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
