@@ -123,7 +123,7 @@ export function registerCommands(program: Command): void {
     .option('--no-sparse', 'never leave holes in a local output file')
     .option('--no-fsync', 'do not fsync the output before the rename (scratch outputs, benchmarks; like qemu-img -t unsafe)')
     .option('--tar-gz', 'wrap a raw output as disk.raw in a gzip-compressed tar (GCP)')
-    .option('--in-flight <n>', 'reads in flight (1-64, default 8)', (v) => {
+    .option('--in-flight <n>', 'reads in flight (1-64; default 2 per core, 2-8, for local sources, 8 for SMB)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be an integer from 1 to 64.');
       return n;

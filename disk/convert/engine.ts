@@ -10,6 +10,7 @@
  */
 import { realpath, rm, rename, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { CeError, throwIfCancelled, toCeError } from '../../core/errors.js';
 import { partialPath, writeAtomically } from '../../core/atomic.js';
 import { ProgressMeter, type ProgressListener } from '../../core/progress.js';
@@ -125,9 +126,21 @@ export interface StreamOptions {
   readBack?: WriteContext['readBack'];
 }
 
+/**
+ * Reads in flight when the caller does not say: a local source is read from the page cache or a
+ * local device, where each read is a CPU copy, so more reads than cores only make the threads take
+ * turns (measured on 2 cores, raw→vhdx: 8 in flight 1.31 s and 1.54 s of CPU, 4 in flight 0.89 s
+ * and 1.19 s); a remote (SMB) source hides its round trips behind 8.
+ */
+export function defaultInFlight(disk: Disk): number {
+  if (!(disk.source instanceof FileSource)) return 8;
+  return Math.min(8, Math.max(2, 2 * availableParallelism()));
+}
+
 /** Run a writer over a decorated source into any Sink (file, SMB, pipe). */
 export async function writeDisk(disk: Disk, sink: Sink, plan: Plan, s: StreamOptions = {}) {
   let src: Disk = disk;
+  s = { ...s, inFlight: s.inFlight ?? defaultInFlight(disk) };
   const localFile = sink instanceof FileSink || (sink instanceof HashingSink && sink.inner instanceof FileSink);
   const wo: WriterOptions = { ...plan.writerOptions, extra: { ...plan.writerOptions.extra, sparse: localFile && plan.writerOptions.extra?.sparse === true } };
   if (!sink.seekable && disk.format === 'raw' && plan.writer.format !== 'raw' && plan.writer.subformat !== 'fixed') {
