@@ -187,8 +187,12 @@ export class FileSink implements Sink {
       let end = batch[0]!.position + batch[0]!.length;
       let bytes = batch[0]!.length;
       let buffers = batch[0]!.data.length;
+      // With O_DIRECT on, a page-aligned write and an unaligned one (a 512-byte VHD bitmap before
+      // its block's data) are not gathered: together they could only go through the cache.
+      const kind = this.directFh !== null && this.directEligible(batch[0]!.data, batch[0]!.position);
       for (let next = this.queue[0]; next && next.position === end; next = this.queue[0]) {
         if (bytes + next.length > MAX_GATHER_BYTES || buffers + next.data.length > MAX_GATHER_BUFFERS) break;
+        if (this.directFh !== null && this.directEligible(next.data, next.position) !== kind) break;
         batch.push(this.queue.shift()!);
         end += next.length;
         bytes += next.length;
@@ -205,13 +209,17 @@ export class FileSink implements Sink {
     }
   }
 
+  /** Page-aligned memory, offset and lengths in whole 4 KiB pages: what O_DIRECT accepts everywhere. */
+  private directEligible(data: Buffer[], position: number): boolean {
+    return position % DIRECT_ALIGN === 0 && data.every((b) => b.length % DIRECT_ALIGN === 0 && isPageAligned(b));
+  }
+
   /**
    * An O_DIRECT write of `data` when it qualifies (page-aligned memory, offset and lengths in
    * whole 4 KiB pages); false when it went nowhere and the caller writes it through the cache.
    */
   private async writeDirect(data: Buffer[], position: number, bytes: number): Promise<boolean> {
-    if (this.directFh === null || position % DIRECT_ALIGN || bytes < DIRECT_MIN) return false;
-    if (!data.every((b) => b.length % DIRECT_ALIGN === 0 && isPageAligned(b))) return false;
+    if (this.directFh === null || bytes < DIRECT_MIN || !this.directEligible(data, position)) return false;
     if (this.directFh === undefined) {
       this.directFh = await open(this.name, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
       if (!this.directFh) return false;

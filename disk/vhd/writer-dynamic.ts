@@ -1,6 +1,11 @@
 /**
  * Writer `vhd` (dynamic). Layout as QEMU's: footer copy at 0, dynamic header at 512, BAT at 1536
  * (rounded to 512), then blocks of [512-byte sector bitmap, all ones][2 MiB data], footer at EOF.
+ * On a seekable sink each block starts 512 bytes before a 4 KiB boundary (up to 3.5 KiB of unused
+ * space before it), so its data lies on whole pages: QEMU's packed layout puts every data byte
+ * 512 bytes off a page, which costs a partial-page copy per write and rules out O_DIRECT
+ * (io/file.ts). A BAT entry is any sector offset (spec §"Block Allocation Table"); readers find
+ * the data at entry × 512 + bitmap size either way.
  *
  * Seekable sink: one pass. Blocks are read in order, all-zero blocks are skipped, the others are
  * appended; the BAT is written at every resume checkpoint and at the end. On a local file where
@@ -24,6 +29,8 @@ import { BAT_UNUSED } from './disk.js';
 import { vhdTimestamp } from './footer.js';
 
 const HEADER_AT = 512;
+/** Data of a block starts on a page boundary in the file (seekable sinks). */
+const DATA_ALIGN = 4096;
 /** Unit of holes inside a block when the output may be sparse. */
 const HOLE_UNIT = 1 << 20;
 const BAT_AT = 1536;
@@ -65,12 +72,17 @@ export const vhdDynamicWriter: DiskWriter = {
     const L = dynamicLayout(size, opts);
     const q = new WriteQueue(sink);
     const bat = new Uint32Array(L.entries).fill(BAT_UNUSED);
-    const stride = L.bitmap.length + L.blockSize;
     const planned = await planBlocks(src, L.blockSize, ctx.signal);
     const sequential = !sink.seekable;
     const sparse = !sequential && opts.extra?.sparse === true;
+    // Packed (QEMU's layout) when writing forward; page-aligned data when the sink can seek.
+    const align = sequential ? 512 : DATA_ALIGN;
+    const stride = Math.ceil((L.bitmap.length + L.blockSize) / align) * align;
+    const firstBlock = (at: number) => Math.ceil((at + L.bitmap.length) / align) * align - L.bitmap.length;
 
-    let next = L.dataStart;
+    let next = firstBlock(L.dataStart);
+    /** End of the last block's data in the file (where the footer goes). */
+    let lastEnd = L.dataStart;
     let from = 0;
     if (!sequential && ctx.resumeFrom && ctx.readBack) {
       // Resume: the BAT written at the last checkpoint says which blocks are in the file.
@@ -79,7 +91,8 @@ export const vhdDynamicWriter: DiskWriter = {
         const e = old.readUInt32BE(i * 4);
         if (e !== BAT_UNUSED && i * L.blockSize < ctx.resumeFrom) {
           bat[i] = e;
-          next = Math.max(next, e * 512 + stride);
+          lastEnd = Math.max(lastEnd, e * 512 + L.bitmap.length + L.blockSize);
+          next = Math.max(next, firstBlock(lastEnd));
         }
       }
       from = ctx.resumeFrom;
@@ -120,19 +133,20 @@ export const vhdDynamicWriter: DiskWriter = {
         bat[i] = next / 512;
         const at = next + L.bitmap.length;
         if (sparse) {
-          // Local file: zero pieces stay holes (the footer written after them sizes the file).
-          // The bitmap goes out with the first run when that run starts the block (one gather write).
+          // Local file: zero pieces (and the alignment space before the block) stay holes; the
+          // footer written after them sizes the file. The bitmap goes alone, so the data runs
+          // start on pages.
           const runs = nonZeroRuns(data, HOLE_UNIT, isZero);
           const done = releaseAfter(recycler, buf, runs.length);
-          if (runs[0]![0] !== 0) await q.write(L.bitmap, next);
-          for (const [o, n] of runs) {
-            if (o === 0) await q.writev([L.bitmap, data.subarray(0, n)], next, done);
-            else await q.write(data.subarray(o, o + n), at + o, done);
-          }
+          await q.write(L.bitmap, next);
+          for (const [o, n] of runs) await q.write(data.subarray(o, o + n), at + o, done);
         } else {
+          // No holes: the alignment space before the block is written as zeros.
+          const pad = next > lastEnd ? [zeros(next - lastEnd)] : [];
           const tail = len < L.blockSize ? [zeros(L.blockSize - len)] : [];
-          await q.writev([L.bitmap, data, ...tail], next, releaseAfter(recycler, buf, 1));
+          await q.writev([...pad, L.bitmap, data, ...tail], lastEnd, releaseAfter(recycler, buf, 1));
         }
+        lastEnd = at + L.blockSize;
         next += stride;
       }
       ctx.onProgress?.(off + len);
@@ -140,7 +154,7 @@ export const vhdDynamicWriter: DiskWriter = {
     }
     if (!sequential) {
       await q.write(batBuffer(bat, L.batBytes), BAT_AT);
-      seqAt = next;
+      seqAt = lastEnd; // the footer right after the last block's data
     }
     await q.write(L.footer, seqAt);
     await q.drain();
