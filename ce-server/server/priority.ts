@@ -1,52 +1,30 @@
 /**
- * CPU priority of the service's threads (Linux nice values are per thread). The API thread only
- * answers requests; every other thread of the process does bulk work for the jobs: the job threads
- * (nice 10, job-thread.ts), libuv's threadpool (the jobs' file reads) and V8's platform threads
- * (the job isolates' garbage collection). Measured under bench:e2e on 2 cores, the API thread at
- * the same nice as its competitors spent most of its time runnable but waiting for a CPU (perf
- * sched: ~0.9 s run, ~2.4 s in the run queue after preemption per 5 s), which is the p99 of the
- * status polls. So: the API thread is raised (`--api-nice`, default -5) when that is allowed (root,
- * CAP_SYS_NICE, or a systemd unit that starts the service with Nice=), and the other threads that
- * exist now are lowered to the job threads' nice, which any process may do.
+ * CPU priority of the service's API thread (Linux nice values are per thread). Job threads lower
+ * themselves to nice 10 (job-thread.ts); that was not enough under bench:e2e on 2 cores, where
+ * the API thread competed at nice 0 with smbd and the pollers and spent most of its time runnable
+ * but waiting for a CPU (perf sched: ~0.9 s run, ~2.4 s in the run queue after preemption per 5 s),
+ * which made the p99 of the status polls. So `ce serve` raises the API thread (`--api-nice`,
+ * default -5) when that is allowed: root, CAP_SYS_NICE, or a unit started with Nice= at or below it.
+ * The other threads of the process are left alone on purpose: lowering V8's platform threads too
+ * (they help with every isolate's garbage collection) made the API isolate's scavenges wait for
+ * them (10–58 ms instead of 5–25 ms, measured).
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 
-export const BULK_THREAD_NICE = 10;
-
-export interface ThreadPriorities {
-  /** The API thread's nice value after the call (null: not Linux). */
-  apiThreadNice: number | null;
-  /** Other threads of the process lowered to BULK_THREAD_NICE. */
-  lowered: number;
-}
-
-/** Call on the API thread once the service listens (libuv's threadpool exists by then). `off`: change nothing. */
-export function prioritizeApiThread(apiNice: number | 'off'): ThreadPriorities {
-  if (apiNice === 'off') return { apiThreadNice: null, lowered: 0 };
+/** Call on the API thread. Returns its nice value afterwards (null: not Linux, or `off`). */
+export function prioritizeApiThread(apiNice: number | 'off'): number | null {
+  if (apiNice === 'off') return null;
   let self: number;
   try {
     self = Number(readlinkSync('/proc/thread-self').split('/').pop());
   } catch {
-    return { apiThreadNice: null, lowered: 0 };
+    return null;
   }
   try {
     setPriority(self, apiNice);
   } catch {
     /* not allowed (no CAP_SYS_NICE): keep the nice the service was started with */
   }
-  let lowered = 0;
-  for (const name of readdirSync('/proc/self/task')) {
-    const tid = Number(name);
-    if (tid === self) continue;
-    try {
-      if (getPriority(tid) < BULK_THREAD_NICE) {
-        setPriority(tid, BULK_THREAD_NICE);
-        lowered++;
-      }
-    } catch {
-      /* the thread ended meanwhile */
-    }
-  }
-  return { apiThreadNice: getPriority(self), lowered };
+  return getPriority(self);
 }

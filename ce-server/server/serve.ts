@@ -78,10 +78,10 @@ export async function serveCommand(flags: Record<string, unknown>): Promise<void
   // The service shuts down itself: jobs stop at a safe point, then any mount or loop device still held is undone.
   setExitOnSignal(false);
   const svc = await startService(flags);
-  // Only the real service reorders its threads (not the tests that start it inside their process).
-  const priorities = prioritizeApiThread(svc.config.apiNice);
-  svc.server.app.log.info(priorities, 'thread priorities');
-  const s = { ...svc.summary, threadPriorities: priorities } as Record<string, unknown>;
+  // Only the real service raises its thread (not the tests that start it inside their process).
+  const apiThreadNice = prioritizeApiThread(svc.config.apiNice);
+  svc.server.app.log.info({ apiThreadNice }, 'API thread priority');
+  const s = { ...svc.summary, apiThreadNice } as Record<string, unknown>;
   if (flags.json) {
     process.stdout.write(JSON.stringify(s) + '\n');
   } else {
