@@ -107,7 +107,7 @@ async function round(killSmbd: boolean): Promise<void> {
   }
   clearInterval(health);
   pollerProc.send('stop');
-  const { latencies, handshakes, slowest, errors: pollErrors, loopDelay, niceApplied } = await polled;
+  const { latencies, handshakes, slowest, errors: pollErrors, loopDelay, niceApplied, stalls, slowDuringStall } = await polled;
   ownLoop.disable();
   await restart;
   const total = (performance.now() - t0) / 1000;
@@ -147,6 +147,7 @@ async function round(killSmbd: boolean): Promise<void> {
   }
   const ms = (ns: number) => (ns / 1e6).toFixed(1);
   console.log(`  poller process (nice ${niceApplied ?? 'unchanged'}): own event-loop delay p50 ${loopDelay.p50Ms} ms, p99 ${loopDelay.p99Ms} ms, max ${loopDelay.maxMs} ms; bench main process: p99 ${ms(ownLoop.percentile(99))} ms, max ${ms(ownLoop.max)} ms`);
+  console.log(`  poller process stood still > 50 ms: ${stalls.length ? stalls.map(([at, ms]) => `${at.toFixed(1)}s:${ms.toFixed(0)}ms`).join(' ') : 'never'}; polls over 100 ms while it did: ${slowDuringStall} of ${slowest.length}`);
   console.log(`  service peak RSS: ${(await svc.peakRssMiB()).toFixed(0)} MiB`);
   for (const fn of teardowns.splice(0).reverse()) await fn();
 }

@@ -25,6 +25,10 @@ export interface PollerResult {
   handshakes: number[];
   /** [second of the run, ms] of polls over 100 ms */
   slowest: Array<[number, number]>;
+  /** [second of the run, ms] of the times this process's own event loop stood still for over 50 ms */
+  stalls: Array<[number, number]>;
+  /** Polls over 100 ms during which this process itself stood still for over 50 ms. */
+  slowDuringStall: number;
   errors: number;
   niceApplied: number | null;
   loopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
@@ -44,10 +48,17 @@ process.once('message', (start: PollerStart) => {
   }
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
-  const res: PollerResult = { latencies: [], handshakes: [], slowest: [], errors: 0, niceApplied, loopDelay: { p50Ms: 0, p99Ms: 0, maxMs: 0 } };
+  const res: PollerResult = { latencies: [], handshakes: [], slowest: [], stalls: [], slowDuringStall: 0, errors: 0, niceApplied, loopDelay: { p50Ms: 0, p99Ms: 0, maxMs: 0 } };
   let running = true;
   process.once('message', () => (running = false));
   const now = () => performance.timeOrigin + performance.now() - start.t0;
+  // A 10 ms tick that comes late means this process was not running (CPU starvation or its own GC).
+  let lastTick = performance.now();
+  const ticker = setInterval(() => {
+    const t = performance.now();
+    if (t - lastTick > 60) res.stalls.push([(now() - (t - lastTick)) / 1000, t - lastTick - 10]);
+    lastTick = t;
+  }, 10);
   const client = new CeClient(start.url, start.client, { keepAlive: true, maxSockets: start.pollers });
   const pollers = Array.from({ length: start.pollers }, async (_, k) => {
     await sleep((k * start.intervalMs) / start.pollers); // spread over the interval, as independent clients are
@@ -62,7 +73,9 @@ process.once('message', (start: PollerStart) => {
     }
   });
   void Promise.all(pollers).then(() => {
+    clearInterval(ticker);
     client.close();
+    res.slowDuringStall = res.slowest.filter(([at, ms]) => res.stalls.some(([s, d]) => s < at + ms / 1000 && s + d / 1000 > at)).length;
     loop.disable();
     const ms = (ns: number) => Math.round(ns / 1e5) / 10;
     res.loopDelay = { p50Ms: ms(loop.percentile(50)), p99Ms: ms(loop.percentile(99)), maxMs: ms(loop.max) };
