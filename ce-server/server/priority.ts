@@ -4,7 +4,7 @@
  * the API thread competed at nice 0 with smbd and the pollers and spent most of its time runnable
  * but waiting for a CPU (perf sched: ~0.9 s run, ~2.4 s in the run queue after preemption per 5 s),
  * which made the p99 of the status polls. So `ce serve` raises the API thread (`--api-nice`,
- * default -5) when that is allowed: root, CAP_SYS_NICE, or a unit started with Nice= at or below it.
+ * default -5) when that is allowed: root, CAP_SYS_NICE, or RLIMIT_NICE (packer/files/ce.service: LimitNICE=-5).
  * The other threads of the process are left alone on purpose: lowering V8's platform threads too
  * (they help with every isolate's garbage collection) made the API isolate's scavenges wait for
  * them (10–58 ms instead of 5–25 ms, measured).
