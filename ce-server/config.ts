@@ -23,6 +23,8 @@ export interface ServiceConfig {
   jobThreads: boolean;
   /** Keep running jobs' credentials in the kernel keyring so a restarted CE can resume them. */
   keyring: boolean;
+  /** Nice value for the API thread (server/priority.ts); `off`: leave it as started. */
+  apiNice: number | 'off';
 }
 
 interface Key {
@@ -46,6 +48,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'maxConcurrentJobs', flag: 'max-jobs', arg: 'n', env: 'CE_MAX_JOBS', help: 'jobs running at once (the rest queue)', default: '2' },
   { key: 'jobThreads', flag: 'job-threads', arg: 'on|off', env: 'CE_JOB_THREADS', help: 'run convert, export and publish jobs in worker threads, off the API event loop', default: 'on' },
   { key: 'keyring', flag: 'keyring', arg: 'on|off', env: 'CE_KEYRING', help: 'keep running jobs\' credentials in the kernel keyring (memory only) so they resume after a CE restart', default: 'on' },
+  { key: 'apiNice', flag: 'api-nice', arg: 'n|off', env: 'CE_API_NICE', help: 'nice value of the API thread, above the job threads\' 10 (needs root or CAP_SYS_NICE to go below the start value); off: leave it', default: '-5' },
   { key: 'configFile' as keyof ServiceConfig, flag: 'config', arg: 'file', env: 'CE_CONFIG', help: 'JSON config file' },
 ];
 
@@ -89,6 +92,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     maxConcurrentJobs: int(raw.maxConcurrentJobs, 'max-jobs', 2, 1, 64),
     jobThreads: onOff(raw.jobThreads, 'job-threads', true),
     keyring: onOff(raw.keyring, 'keyring', true),
+    apiNice: raw.apiNice === 'off' || raw.apiNice === false ? 'off' : int(raw.apiNice, 'api-nice', -5, -20, 19),
   };
 }
 

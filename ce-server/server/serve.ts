@@ -15,6 +15,7 @@ import { JobLogRouter } from '../jobs/job-log.js';
 import { jobTypes } from '../jobs/job-types.js';
 import { buildServer, type CeServer } from './app.js';
 import { VERSION } from '../version.js';
+import { prioritizeApiThread } from './priority.js';
 import { setExitOnSignal, runAll as undoMountsAndLoops } from '../../disk/mount/cleanup.js';
 
 export interface StartedService {
@@ -77,7 +78,10 @@ export async function serveCommand(flags: Record<string, unknown>): Promise<void
   // The service shuts down itself: jobs stop at a safe point, then any mount or loop device still held is undone.
   setExitOnSignal(false);
   const svc = await startService(flags);
-  const s = svc.summary;
+  // Only the real service raises its thread (not the tests that start it inside their process).
+  const apiThreadNice = prioritizeApiThread(svc.config.apiNice);
+  svc.server.app.log.info({ apiThreadNice }, 'API thread priority');
+  const s = { ...svc.summary, apiThreadNice } as Record<string, unknown>;
   if (flags.json) {
     process.stdout.write(JSON.stringify(s) + '\n');
   } else {

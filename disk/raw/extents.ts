@@ -6,7 +6,7 @@
  */
 import type { ByteSource } from '../types.js';
 import { FileSource, readExact } from '../io/file.js';
-import { SEEK_DATA, SEEK_HOLE, seekData } from '../../core/seek-data.js';
+import { seekExtents } from '../../core/seek-data.js';
 
 /** Whether `src` is a local regular file whose holes we can ask for. */
 export function canListExtents(src: ByteSource): src is FileSource {
@@ -15,22 +15,17 @@ export function canListExtents(src: ByteSource): src is FileSource {
 
 /** [start, end) data extents within [0, limit). Yields one extent covering everything if seeking fails. */
 export async function* dataExtents(src: FileSource, limit: number): AsyncGenerator<[number, number]> {
-  let pos = 0;
-  while (pos < limit) {
-    let data: number | null;
-    let hole: number | null;
+  let pos: number | null = 0;
+  while (pos !== null && pos < limit) {
+    let batch;
     try {
-      data = await seekData(src.fd, pos, SEEK_DATA);
-      if (data === null || data >= limit) return;
-      hole = (await seekData(src.fd, data, SEEK_HOLE)) ?? limit;
+      batch = await seekExtents(src.fd, pos, limit); // in batches: one round trip from a job thread
     } catch {
       yield [pos, limit]; // EINVAL: the file system does not support SEEK_DATA
       return;
     }
-    const end = Math.min(hole, limit);
-    if (end <= data) return;
-    yield [data, end];
-    pos = end;
+    for (let i = 0; i < batch.list.length; i += 2) yield [batch.list[i]!, batch.list[i + 1]!];
+    pos = batch.next;
   }
 }
 
