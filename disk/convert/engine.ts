@@ -196,7 +196,8 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
       async (fh) => {
         const durable = opts.fsync !== false;
         // Durable outputs write their bulk data with O_DIRECT: no page-cache copy, no writeback at the fsync.
-        const file = FileSink.fromHandle(tmp, fh, { durable, direct: durable });
+        const direct = durable && process.env.CE_DIRECT_IO !== 'off';
+        const file = FileSink.fromHandle(tmp, fh, { durable, direct });
         const hsink = algos.length ? new HashingSink(file, algos) : undefined;
         if (hsink && resumeFrom) hsink.invalidate();
         const base: Sink = hsink ?? file;
@@ -205,7 +206,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
         const wo = { ...plan.writerOptions, outputPath: dst, createSink: async (name: string) => {
           const p = join(dirname(dst), `${name}.partial`);
           extraPartials.push(p);
-          return FileSink.open(p, { durable, direct: durable });
+          return FileSink.open(p, { durable, direct });
         } };
         const res = await writeDisk(disk, tar ?? base, { ...plan, writerOptions: wo }, {
           signal: opts.signal,

@@ -18,10 +18,11 @@ import type { Disk, DiskWriter, Sink, WriteContext, WriterOptions, WriteResult }
 import { throwIfCancelled } from '../../core/errors.js';
 import { planBlocks } from '../block-map.js';
 import { isZero, zeros } from '../zero.js';
-import { outputSize } from '../raw/writer.js';
+import { outputSize, presizeIfSparse } from '../raw/writer.js';
 import { WriteQueue, nonZeroRuns, releaseAfter } from '../convert/write-queue.js';
 import { Committer } from '../convert/commit.js';
 import { mapOrdered } from '../format-kit/ordered.js';
+import { candidateUnits } from '../format-kit/source-units.js';
 import { AlignedPool } from '../io/aligned.js';
 import { checkVhdSize, makeFooter, uuidBytes, VHD_BLOCK } from './create.js';
 import { bitmapSize, serializeDynamicHeader } from './header.js';
@@ -56,6 +57,22 @@ export function dynamicLayout(size: number, opts: WriterOptions, type: 'dynamic'
   return { size, blockSize, entries, batBytes, dataStart: BAT_AT + batBytes, footer, header, bitmap: Buffer.alloc(bitmapSize(blockSize), 0xff) };
 }
 
+/** Read [off, off + buf.length) of `src`: flagged HOLE_UNIT runs read together, the rest zero. */
+async function readUnits(src: Disk, flags: Uint8Array, off: number, buf: Buffer): Promise<Buffer> {
+  const jobs: Promise<unknown>[] = [];
+  const flagged = (at: number) => flags[Math.floor((off + at) / HOLE_UNIT)] === 1;
+  for (let at = 0; at < buf.length; ) {
+    const data = flagged(at);
+    let end = Math.min(buf.length, (Math.floor((off + at) / HOLE_UNIT) + 1) * HOLE_UNIT - off);
+    while (end < buf.length && flagged(end) === data) end = Math.min(buf.length, end + HOLE_UNIT);
+    if (data) jobs.push(src.read(off + at, end - at, buf.subarray(at, end)));
+    else buf.fill(0, at, end);
+    at = end;
+  }
+  await Promise.all(jobs);
+  return buf;
+}
+
 function batBuffer(bat: Uint32Array, bytes: number): Buffer {
   const b = Buffer.alloc(bytes, 0xff);
   for (let i = 0; i < bat.length; i++) b.writeUInt32BE(bat[i]!, i * 4);
@@ -81,6 +98,10 @@ export const vhdDynamicWriter: DiskWriter = {
     const firstBlock = (at: number) => Math.ceil((at + L.bitmap.length) / align) * align - L.bitmap.length;
 
     let next = firstBlock(L.dataStart);
+    // A local sparse output is pre-sized to its largest possible length (the final truncate sets
+    // the real one): writes then land inside the file instead of extending it, which for O_DIRECT
+    // means an orphan-list journal update per write on ext4 (measured: 1.73 s instead of 1.46 s).
+    if (sparse) await presizeIfSparse(sink, opts, ctx, next + planned.length * stride + 512);
     /** End of the last block's data in the file (where the footer goes). */
     let lastEnd = L.dataStart;
     let from = 0;
@@ -113,12 +134,15 @@ export const vhdDynamicWriter: DiskWriter = {
     const inFlight = Math.max(1, ctx.inFlight ?? 8);
     const pool = new AlignedPool(L.blockSize, 4, 2 * inFlight + 8);
     const todo = planned.filter((i) => i * L.blockSize >= from);
+    // Only the 1 MiB units of a block that may hold data are read; the others are zero-filled
+    // (a block half data, half hole would otherwise read the hole: 1.5 GiB read for 1 GiB of data).
+    const flags = await candidateUnits(src, HOLE_UNIT, src.virtualSize);
     const reads = mapOrdered(todo, inFlight, async (i) => {
       throwIfCancelled(ctx.signal);
       const off = i * L.blockSize;
       const len = Math.min(L.blockSize, src.virtualSize - off);
       const buf = pool.get();
-      return { i, off, len, buf, data: await src.read(off, len, buf.subarray(0, len)) };
+      return { i, off, len, buf, data: await readUnits(src, flags, off, buf.subarray(0, len)) };
     });
     for await (const { i, off, len, buf, data } of reads) {
       const recycler = { release: () => pool.put(buf) };
