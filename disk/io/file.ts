@@ -201,7 +201,8 @@ export class FileSink implements Sink {
       try {
         const data = batch.flatMap((w) => w.data);
         const position = batch[0]!.position;
-        if (!(await this.writeDirect(data, position, bytes))) await this.writeAll(this.fh, data, position);
+        const direct = kind && bytes >= DIRECT_MIN && (await this.writeDirect(data, position, bytes));
+        if (!direct) await this.writeAll(this.fh, data, position);
         for (const w of batch) w.resolve();
       } catch (e) {
         for (const w of batch) w.reject(e);
@@ -215,11 +216,11 @@ export class FileSink implements Sink {
   }
 
   /**
-   * An O_DIRECT write of `data` when it qualifies (page-aligned memory, offset and lengths in
-   * whole 4 KiB pages); false when it went nowhere and the caller writes it through the cache.
+   * An O_DIRECT write of eligible `data` (see directEligible); false when it went nowhere (no
+   * O_DIRECT here) and the caller writes it through the cache.
    */
   private async writeDirect(data: Buffer[], position: number, bytes: number): Promise<boolean> {
-    if (this.directFh === null || bytes < DIRECT_MIN || !this.directEligible(data, position)) return false;
+    if (this.directFh === null) return false;
     if (this.directFh === undefined) {
       this.directFh = await open(this.name, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
       if (!this.directFh) return false;
