@@ -1,15 +1,12 @@
-/** Zero detection at memcmp speed: compare windows against one static zero buffer (never byte loops in JS). */
-import { alignedBuffer } from '../io/aligned.js';
-export const ZERO_WINDOW = 1024 * 1024;
-export const ZERO = alignedBuffer(ZERO_WINDOW); // page-aligned: eligible for direct I/O (io/file.ts)
+/**
+ * The format writers' view of the one static zero buffer (../zero.ts: page-aligned, so explicit
+ * zeros are eligible for direct I/O) and its zero detection.
+ */
+import { ZERO_CHUNK, isZero } from '../zero.js';
 
-export function isZero(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i += ZERO_WINDOW) {
-    const n = Math.min(ZERO_WINDOW, buf.length - i);
-    if (!buf.subarray(i, i + n).equals(ZERO.subarray(0, n))) return false;
-  }
-  return true;
-}
+export const ZERO_WINDOW = ZERO_CHUNK.length;
+export const ZERO = ZERO_CHUNK;
+export { isZero };
 
 /** Write `length` zero bytes at `position` through `pwrite`, in ZERO-sized pieces. */
 export async function writeZeros(pwrite: (b: Buffer, p: number) => Promise<void>, position: number, length: number): Promise<void> {
