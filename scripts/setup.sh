@@ -2,7 +2,8 @@
 # One idempotent setup for `npm start`, `npm test` and CI:
 #  1. the Debian packages the CE calls (installed when run as root, else the exact apt-get line is printed and we stop);
 #  2. node_modules (npm ci when missing or older than package-lock.json);
-#  3. for `start`: the compiled service in dist/.
+#  3. the native AES-GCM addon for SMB encryption (scripts/build-native.sh; optional at run time);
+#  4. for `start`: the compiled service in dist/.
 # Usage: scripts/setup.sh [--for start|test|ci]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ PACKAGES=(
   cpio                 # tiny guest initramfs for the boot driver test
   psmisc               # fuser: tests wait until ntfs-3g has closed a loop device
   keyutils             # keyctl: running jobs' credentials survive a CE restart in the kernel keyring
+  gcc                  # builds network/smb/native (AES-GCM into our buffers; the headers come with Node)
+  libc6-dev            # its C headers
 )
 # Packages for the later parts (first-boot runner, boot driver, CE image build). Installed for test and ci.
 if [ "$FOR" != "start" ]; then
@@ -63,6 +66,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: installing npm packages (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
 fi
+
+bash scripts/build-native.sh --quiet
 
 if [ "$FOR" = "start" ]; then
   npx tsc -p tsconfig.build.json >&2

@@ -299,7 +299,8 @@ export class Connection {
       else pieces.push(piece);
     });
     if (head) return { head, data: into! };
-    return { msg: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size) };
+    // Always a copy: a piece may be a view of the reused frame buffer (native GCM decrypts in place).
+    return { msg: Buffer.concat(pieces, size) };
   }
 
   private onPlacedFrame(head: Buffer, rest: Buffer): void {

@@ -3,34 +3,53 @@
  * wrapped in a 52-byte TRANSFORM_HEADER; the AEAD (AES-128-GCM or -CCM) covers the SMB2 message,
  * with the transform header from its Nonce field on (32 bytes) as associated data, and the tag
  * goes in the Signature field. Nonces are a per-session random prefix plus a counter, never reused.
+ *
+ * GCM goes through the native addon when it is built (native-aead.ts): large messages are
+ * encrypted straight into a few reused output slots, received ones are decrypted in place; else
+ * node:crypto, with large messages on a worker thread (gcm-worker.ts).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Cipher } from './packets/constants.js';
 import { TRANSFORM_MAGIC } from './packets/header.js';
 import { CeError } from '../../core/errors.js';
 import { GcmWorker } from './gcm-worker.js';
+import { nativeAead, type NativeAead } from './native-aead.js';
+import { SlotPool } from './slot-pool.js';
 
 export const TRANSFORM_HEADER_SIZE = 52;
 /** Plaintext per cipher update() call (see encrypt()). */
 const ENCRYPT_PIECE = 1024 * 1024;
-/** Messages from this size on are encrypted by the worker thread (small ones: not worth a round trip). */
+/** Messages from this size on are encrypted ahead into output slots (worker or native). */
 const OFF_THREAD_MIN = 256 * 1024;
-/** The worker's output slots: the largest message (8 MiB WRITE + headers). */
+/** The output slots: the largest message (8 MiB WRITE + headers). */
 const OFF_THREAD_MAX = 8 * 1024 * 1024 + 4096;
+/** Native: messages encrypted ahead of the socket (each slot waits until the socket took it). */
+const NATIVE_SLOTS = 3;
 
 export class Encryptor {
   private counter = 0n;
   private readonly salt = randomBytes(4);
   private worker?: GcmWorker;
+  private slots?: SlotPool;
+  /** The native AES-GCM, for GCM sessions when it is built. */
+  private readonly native?: NativeAead;
   readonly algorithm: 'AES-128-GCM' | 'AES-128-CCM';
 
+  /** @param native the AES-GCM addon to use (default: the built one, if any); null: node:crypto only */
   constructor(
     private readonly cipher: number,
     private readonly encryptionKey: Buffer,
     private readonly decryptionKey: Buffer,
     private readonly sessionId: bigint,
+    native?: NativeAead | null,
   ) {
     this.algorithm = cipher === Cipher.AES128_GCM ? 'AES-128-GCM' : 'AES-128-CCM';
+    if (cipher === Cipher.AES128_GCM) this.native = native === null ? undefined : (native ?? nativeAead());
+  }
+
+  /** Which AES-GCM does the work: the native addon or node:crypto. */
+  get engine(): 'native' | 'node:crypto' {
+    return this.native ? 'native' : 'node:crypto';
   }
 
   private get nonceLength(): number {
@@ -46,6 +65,11 @@ export class Encryptor {
     const th = this.transformHeader(size);
     const nonce = th.subarray(20, 20 + this.nonceLength);
     const aad = th.subarray(20, 52);
+    if (this.native) {
+      const ct = Buffer.allocUnsafe(size);
+      this.native.seal(this.encryptionKey, nonce, aad, parts, ct, th.subarray(4, 20));
+      return [th, ct];
+    }
     const out: Buffer[] = [th];
     if (this.cipher === Cipher.AES128_GCM) {
       const c = createCipheriv('aes-128-gcm', this.encryptionKey, nonce);
@@ -83,18 +107,18 @@ export class Encryptor {
   }
 
   /**
-   * Encrypt on the worker thread when worthwhile (GCM, a large message whose payload is in shared
-   * memory, see gcm-worker.ts); else undefined and the caller uses encrypt(). The result's
-   * `written` must be called once the socket has taken the parts (it frees the output slot).
+   * Encrypt a large GCM message into a reused output slot: natively on this thread, else on the
+   * worker thread when its payload is in shared memory (see gcm-worker.ts). Undefined when not
+   * worthwhile, and the caller uses encrypt(). The result's `written` must be called once the
+   * socket has taken the parts (it frees the output slot).
    */
   encryptOffThread(parts: Buffer[]): Promise<{ parts: Buffer[]; written(): void }> | undefined {
     if (this.cipher !== Cipher.AES128_GCM) return undefined;
     let size = 0;
-    for (const p of parts) {
-      size += p.length;
-      if (p.length > 4096 && !(p.buffer instanceof SharedArrayBuffer)) return undefined;
-    }
-    if (size < OFF_THREAD_MIN) return undefined;
+    for (const p of parts) size += p.length;
+    if (size < OFF_THREAD_MIN || size > OFF_THREAD_MAX) return undefined;
+    if (this.native) return this.encryptIntoSlot(this.native, parts, size);
+    for (const p of parts) if (p.length > 4096 && !(p.buffer instanceof SharedArrayBuffer)) return undefined;
     this.worker ??= new GcmWorker(this.encryptionKey, OFF_THREAD_MAX);
     if (!this.worker.usable || size > this.worker.slotSize) return undefined;
     const th = this.transformHeader(size);
@@ -104,6 +128,28 @@ export class Encryptor {
     });
   }
 
+  private async encryptIntoSlot(native: NativeAead, parts: Buffer[], size: number): Promise<{ parts: Buffer[]; written(): void }> {
+    const th = this.transformHeader(size); // now: nonces follow the order of the requests
+    const pool = (this.slots ??= new SlotPool(OFF_THREAD_MAX, NATIVE_SLOTS));
+    const slot = await pool.acquire();
+    const out = slot.subarray(0, size);
+    try {
+      native.seal(this.encryptionKey, th.subarray(20, 32), th.subarray(20, 52), parts, out, th.subarray(4, 20));
+    } catch (e) {
+      pool.release(slot);
+      throw e;
+    }
+    let released = false;
+    return {
+      parts: [th, out],
+      written: () => {
+        if (released) return;
+        released = true;
+        pool.release(slot);
+      },
+    };
+  }
+
   /** Stop the encryption worker, if any (the connection is gone). */
   dispose(): void {
     this.worker?.dispose();
@@ -111,11 +157,19 @@ export class Encryptor {
 
   /**
    * Decrypt a large frame piece by piece (GCM: 1 MiB pieces, no message-sized output buffer),
-   * handing each to `onPiece` with its offset in the SMB2 message. The tag is checked at the end:
-   * on a mismatch this throws after the pieces were handed out, and the caller must discard them.
+   * handing each to `onPiece` with its offset in the SMB2 message. A piece may be a view of
+   * `frame` (native GCM decrypts in place): valid only during the call, copy what must stay.
+   * node:crypto checks the tag at the end: on a mismatch this throws after the pieces were handed
+   * out, and the caller must discard them (native: checked before any piece is handed out).
    */
   decryptPieces(frame: Buffer, onPiece: (piece: Buffer, offset: number) => void): void {
     this.checkFrame(frame);
+    if (this.native) {
+      const ct = frame.subarray(TRANSFORM_HEADER_SIZE);
+      if (!this.native.open(this.decryptionKey, frame.subarray(20, 32), frame.subarray(20, 52), frame.subarray(4, 20), ct, ct)) throw decryptError('authentication tag mismatch');
+      onPiece(ct, 0);
+      return;
+    }
     if (this.cipher !== Cipher.AES128_GCM) {
       onPiece(this.decrypt(frame), 0);
       return;
@@ -152,6 +206,11 @@ export class Encryptor {
     const aad = frame.subarray(20, 52);
     const tag = frame.subarray(4, 20);
     const ct = frame.subarray(TRANSFORM_HEADER_SIZE);
+    if (this.native) {
+      const out = Buffer.allocUnsafe(ct.length);
+      if (!this.native.open(this.decryptionKey, nonce, aad, tag, ct, out)) throw decryptError('authentication tag mismatch');
+      return out;
+    }
     try {
       if (this.cipher === Cipher.AES128_GCM) {
         const d = createDecipheriv('aes-128-gcm', this.decryptionKey, nonce);

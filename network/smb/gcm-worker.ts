@@ -14,7 +14,7 @@
  * connection is then dropped and re-established) and the caller stops using it.
  */
 import { Worker } from 'node:worker_threads';
-import { ioBuffer } from './io-buffer.js';
+import { SlotPool } from './slot-pool.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -63,9 +63,7 @@ export class GcmWorker {
   private failed?: Error;
   private nextId = 0;
   private readonly waiting = new Map<number, Waiting>();
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private readonly slotWaiters: Array<(slot: Buffer) => void> = [];
+  private readonly pool: SlotPool;
 
   /**
    * @param slotSize largest message it takes (bigger ones: encrypt on the calling thread)
@@ -74,8 +72,10 @@ export class GcmWorker {
   constructor(
     private readonly key: Buffer,
     readonly slotSize: number,
-    private readonly slots = 2,
-  ) {}
+    slots = 2,
+  ) {
+    this.pool = new SlotPool(slotSize, slots);
+  }
 
   /** False once the worker failed (callers fall back to the calling thread). */
   get usable(): boolean {
@@ -106,26 +106,10 @@ export class GcmWorker {
     return w;
   }
 
-  private acquire(): Promise<Buffer> {
-    const slot = this.free.pop();
-    if (slot) return Promise.resolve(slot);
-    if (this.allocated < this.slots) {
-      this.allocated++;
-      return Promise.resolve(ioBuffer(this.slotSize));
-    }
-    return new Promise((resolve) => this.slotWaiters.push(resolve));
-  }
-
-  private releaseSlot(slot: Buffer): void {
-    const w = this.slotWaiters.shift();
-    if (w) w(slot);
-    else this.free.push(slot);
-  }
-
   /** Encrypt `parts` (total ≤ slotSize; big parts in SharedArrayBuffers) with `nonce` and `aad`. */
   async encrypt(nonce: Buffer, aad: Buffer, parts: Buffer[], size: number): Promise<GcmResult> {
     if (this.failed) throw this.failed;
-    const slot = await this.acquire();
+    const slot = await this.pool.acquire();
     const out = slot.subarray(0, size);
     try {
       const w = this.start();
@@ -144,11 +128,11 @@ export class GcmWorker {
         release: () => {
           if (released) return;
           released = true;
-          this.releaseSlot(slot);
+          this.pool.release(slot);
         },
       };
     } catch (e) {
-      this.releaseSlot(slot);
+      this.pool.release(slot);
       throw e;
     }
   }

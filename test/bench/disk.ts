@@ -17,11 +17,12 @@
  * CE_BENCH_PAIRS (comma list, default all).
  */
 import { execa } from 'execa';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { settle } from './settle.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
@@ -68,23 +69,6 @@ async function makeSource(path: string): Promise<void> {
     await fh.write(pool, off, MiB, chosen[k]! * MiB);
   }
   await fh.close();
-}
-
-const REPORTED = '/sys/module/page_reporting/parameters/reported_kib';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** No dirty pages of earlier runs pending, and the host's free page reporting quiet (see above). */
-async function settle(): Promise<void> {
-  await execa('sync');
-  if (!existsSync(REPORTED)) return;
-  const reported = () => readFile(REPORTED, 'utf8').then((t) => t.trim(), () => '');
-  let last = await reported();
-  for (let quiet = 0, waited = 0; quiet < 2 && waited < 8000; waited += 300) {
-    await sleep(300);
-    const now = await reported();
-    quiet = now === last ? quiet + 1 : 0;
-    last = now;
-  }
 }
 
 interface Timing {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:smb`: 1 GiB (random data) to a local smbd, with signing required and with
  * encryption required: `ce` (the built-in client, in its own process) vs `smbclient -m SMB3 -c put`
- * in the same run, 3 runs each. Prints MB/s, the ratio, ce's peak RSS and the CPU seconds of
+ * in the same run, 3 runs each (after one warm-up run of each, not counted). Prints MB/s, the ratio, ce's peak RSS and the CPU seconds of
  * each client and of smbd (the machine's CPUs are shared by all three).
  * Targets: ≥ 1.0× smbclient with signing, ≥ 0.9× with encryption, RSS ≤ 200 MiB.
  * Both rates cover the same span: smbclient's own rate runs from its open of the remote file to
@@ -11,6 +11,8 @@
  * The share and the source live in /dev/shm when it has room (disk noise out of the picture);
  * CE_TEST_TMP overrides. CE_BENCH_SIZE_MIB and CE_BENCH_RUNS shrink it for a quick look;
  * CE_BENCH_IO_MIB and CE_BENCH_INFLIGHT_MIB set ce's request size and write-behind budget.
+ * Every run starts after settle() (settle.ts: sync, the host's free page reporting quiet), and ce
+ * prints which AES-GCM it used (the native addon or node:crypto; CE_NATIVE_AEAD=off for an A/B).
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { open, readFile, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSamba } from '../helpers/samba.js';
+import { settle } from './settle.js';
 
 const MiB = 1024 * 1024;
 
@@ -36,7 +39,8 @@ async function child(url: string, local: string, credentialsFile: string): Promi
   });
   const end = performance.now();
   const cpu = process.cpuUsage(cpu0);
-  const out = { seconds: (end - opened) / 1000, connectSeconds: (opened - t0) / 1000, size: r.size, cpu: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const { nativeAeadStatus } = await import('../../network/smb/native-aead.js');
+  const out = { aes: nativeAeadStatus(), seconds: (end - opened) / 1000, connectSeconds: (opened - t0) / 1000, size: r.size, cpu: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -52,6 +56,7 @@ async function main(): Promise<void> {
   const teardowns: Array<() => unknown> = [];
   const t = { teardown: (f: () => unknown) => void teardowns.push(f) };
   const self = fileURLToPath(import.meta.url);
+  let aes = '';
   const rows: Array<{ mode: string; run: number; ce: number; smbclient: number; rss: number; ceCpu: number; scCpu: number; ceSmbd: number; scSmbd: number; connectMs: number }> = [];
   try {
     const modes: Array<{ mode: string; global: Record<string, string>; smbclientArgs: string[] }> = [
@@ -78,15 +83,20 @@ async function main(): Promise<void> {
         await new Promise((res) => setTimeout(res, 300)); // let smbd reap the connection's child
         return { ...r, smbd: ((await ticks()) - a) / 100 };
       };
-      for (let run = 1; run <= runs; run++) {
+      // Run 0 warms both up and is not counted: a fresh smbd's first transfers cost it far more
+      // (its first 8 MiB buffers, the share's first tmpfs pages), whichever client comes first.
+      for (let run = 0; run <= runs; run++) {
         const ceRun = async () => {
+          await settle();
           const r = await execa(process.execPath, ['--import', 'tsx', self, '--child', s.url('share', 'ce.bin'), local, s.credentialsFile], { reject: false });
           if (r.exitCode !== 0) throw new Error(`ce run failed: ${r.stderr || r.stdout}`);
-          const j = JSON.parse(String(r.stdout).trim().split('\n').pop()!) as { seconds: number; connectSeconds: number; size: number; cpu: number; maxRssMiB: number };
+          const j = JSON.parse(String(r.stdout).trim().split('\n').pop()!) as { aes: string; seconds: number; connectSeconds: number; size: number; cpu: number; maxRssMiB: number };
           await rm(join(s.sharePath('share'), 'ce.bin'), { force: true });
+          aes = j.aes;
           return { mbps: j.size / 1e6 / j.seconds, rss: j.maxRssMiB, cpu: j.cpu, connectMs: j.connectSeconds * 1000 };
         };
         const smbRun = async () => {
+          await settle();
           const t0 = performance.now();
           // Through bash so that `times` reports smbclient's CPU seconds.
           const r = await execa('bash', ['-c', 'smbclient "$@" >/tmp/ce-bench-smbclient.out 2>&1; rc=$?; times; cat /tmp/ce-bench-smbclient.out; exit $rc', 'smbclient', `//127.0.0.1/share`, '-p', String(s.port), '-A', s.authFile, '-m', 'SMB3', ...m.smbclientArgs, '-c', `put ${local} sc.bin`], { reject: false });
@@ -109,6 +119,7 @@ async function main(): Promise<void> {
           sc = await smbdCpu(smbRun);
           ce = await smbdCpu(ceRun);
         }
+        if (run === 0) continue;
         rows.push({ mode: m.mode, run, ce: ce.mbps, smbclient: sc.mbps, rss: ce.rss, ceCpu: ce.cpu, scCpu: sc.cpu, ceSmbd: ce.smbd, scSmbd: sc.smbd, connectMs: ce.connectMs });
         process.stderr.write(
           `${m.mode} run ${run}: ce ${ce.mbps.toFixed(0)} MB/s (${ce.cpu.toFixed(2)} s CPU, smbd ${ce.smbd.toFixed(2)} s, connect ${ce.connectMs.toFixed(0)} ms), smbclient ${sc.mbps.toFixed(0)} MB/s (${sc.cpu.toFixed(2)} s CPU, smbd ${sc.smbd.toFixed(2)} s), ce RSS ${ce.rss.toFixed(0)} MiB\n`,
@@ -122,6 +133,7 @@ async function main(): Promise<void> {
   const pad = (v: string, n: number) => v.padStart(n);
   console.log(`\nload average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} CPUs (the machine is shared: compare ratios within a run)`);
   console.log(`SMB put of ${size / MiB} MiB to local smbd (share on ${base ?? 'tmpdir'}), ${runs} runs`);
+  console.log(`ce's AES-GCM: ${aes}`);
   console.log(`(rates: open → close of the file, as smbclient reports its own; ce's connection set-up apart)`);
   console.log(`${'mode'.padEnd(22)}${pad('run', 4)}${pad('ce MB/s', 10)}${pad('smbclient MB/s', 16)}${pad('ratio', 8)}${pad('ce RSS MiB', 12)}${pad('CPU s ce/smbclient', 20)}${pad('smbd CPU s ce/sc', 18)}${pad('ce connect ms', 15)}`);
   for (const r of rows)

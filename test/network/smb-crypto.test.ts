@@ -164,11 +164,12 @@ t.test('signers: GMAC nonce carries the direction bit; CMAC/HMAC are direction-f
 });
 
 t.test('transform header encryption round-trips (GCM and CCM) and detects tampering', async (t) => {
-  for (const cipher of [Cipher.AES128_GCM, Cipher.AES128_CCM]) {
+  // Both AES-GCM engines: the native addon when built (undefined), node:crypto (null).
+  for (const [cipher, engine] of [[Cipher.AES128_GCM, undefined], [Cipher.AES128_GCM, null], [Cipher.AES128_CCM, undefined]] as const) {
     const k1 = Buffer.alloc(16, 1);
     const k2 = Buffer.alloc(16, 2);
-    const client = new Encryptor(cipher, k1, k2, 77n);
-    const server = new Encryptor(cipher, k2, k1, 77n);
+    const client = new Encryptor(cipher, k1, k2, 77n, engine);
+    const server = new Encryptor(cipher, k2, k1, 77n, engine);
     const parts = client.encrypt([Buffer.from('header-and-body'), Buffer.from('payload')]);
     const frame = Buffer.concat(parts);
     t.equal(server.decrypt(frame).toString(), 'header-and-bodypayload');
@@ -182,8 +183,8 @@ t.test('transform header encryption round-trips (GCM and CCM) and detects tamper
 t.test('off-thread GCM (worker, shared buffers) decrypts like the in-thread one; small or private payloads stay in-thread', async (t) => {
   const k1 = Buffer.alloc(16, 3);
   const k2 = Buffer.alloc(16, 4);
-  const client = new Encryptor(Cipher.AES128_GCM, k1, k2, 9n);
-  const server = new Encryptor(Cipher.AES128_GCM, k2, k1, 9n);
+  const client = new Encryptor(Cipher.AES128_GCM, k1, k2, 9n, null); // node:crypto: the worker path
+  const server = new Encryptor(Cipher.AES128_GCM, k2, k1, 9n, null);
   t.teardown(() => client.dispose());
   const head = Buffer.from('h'.repeat(112));
   const payload = ioBuffer(3 * 1024 * 1024 + 5);
