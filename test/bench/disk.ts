@@ -10,9 +10,9 @@
  * reporting, /sys/module/page_reporting). Page-cache pages the kernel then allocates for an output
  * fault on the host when first written, so writing 1 GiB into the page cache costs 0.4 s or 4 s of
  * "system" time depending on how long ago the previous run's output was deleted. Each run therefore
- * starts after `sync` and once the reporting has gone quiet (nothing reported for 0.6 s, at most
- * 8 s), so every run of either tool starts from the same state; medians of rotating rounds, and the
- * bests, are printed side by side.
+ * starts after settle() (settle.ts: `sync`, then the reporting quiet for 2.5 s, which its 2 s
+ * batches need; 0.6 s, as before, often fell between two batches), so every run of either tool
+ * starts from the same state; medians of rotating rounds, and the bests, are printed side by side.
  * Env: CE_BENCH_DIR (default /var/tmp), CE_BENCH_SIZE_MIB (default 2048), CE_BENCH_RUNS (default 6, even: each tool goes first equally often),
  * CE_BENCH_PAIRS (comma list, default all).
  */
