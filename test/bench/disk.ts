@@ -7,12 +7,11 @@
  * the child process). ce runs from the tsc build (dist/), as in production.
  *
  * Noise: this machine is a VM that hands freed memory back to its host (virtio-balloon free page
- * reporting, /sys/module/page_reporting). Page-cache pages the kernel then allocates for an output
- * fault on the host when first written, so writing 1 GiB into the page cache costs 0.4 s or 4 s of
- * "system" time depending on how long ago the previous run's output was deleted. Each run therefore
- * starts after settle() (settle.ts: `sync`, then the reporting quiet for 2.5 s, which its 2 s
- * batches need; 0.6 s, as before, often fell between two batches), so every run of either tool
- * starts from the same state; medians of rotating rounds, and the bests, are printed side by side.
+ * reporting). Page-cache pages allocated after their memory was reported fault on the host when
+ * first written: 1 GiB into the page cache costs ~3 s of system time instead of ~0.5 s, whichever
+ * tool writes it. Each run therefore starts after settle() (settle.ts: `sync`, then 2 GiB of memory
+ * written and freed just before, so the run's pages are host-backed, as in a long-running CE VM),
+ * and medians of rotating rounds, and the bests, are printed side by side.
  * Env: CE_BENCH_DIR (default /var/tmp), CE_BENCH_SIZE_MIB (default 2048), CE_BENCH_RUNS (default 6, even: each tool goes first equally often),
  * CE_BENCH_PAIRS (comma list, default all).
  */

@@ -1,33 +1,33 @@
 /**
- * Start a benchmark run from the same machine state as the others: no dirty pages of earlier
- * runs pending (`sync`), and the host's free page reporting quiet. This VM hands freed memory
- * back to its host (virtio-balloon free page reporting, /sys/module/page_reporting); pages the
- * kernel then allocates (page cache, tmpfs, a process's heap) fault on the host when first
- * written, so the same work costs 0.4 s or 4 s of system time depending on how long ago the
- * previous run freed its memory. The reporting runs in batches about 2 s apart (after `rm` of a
- * 1 GiB file: nothing for ~1.8 s, then ~200 MiB every 2 s), so a short quiet spell means nothing:
- * wait until nothing was reported for 2.5 s (CE_BENCH_SETTLE_QUIET_MS), at most 30 s. Every run
- * then starts with the memory freed before it handed back to the host, whichever tool ran last.
+ * Start every benchmark run from the same machine state: no dirty pages of earlier runs pending,
+ * and free memory the host has backed.
+ *
+ * Why: this VM hands freed memory back to its host (virtio-balloon free page reporting,
+ * /sys/module/page_reporting). A page the kernel allocates after it was reported (page cache,
+ * tmpfs, a process's heap) faults on the host when first written: writing 1 GiB into the page
+ * cache then costs ~3 s of system time instead of ~0.5 s, for qemu-img, smbclient, smbd and ce
+ * alike, and that cost, not the tool, decides the run. The reporting runs in batches about 2 s
+ * apart (after `rm` of a 1 GiB file: nothing for ~1.8 s, then ~200 MiB every 2 s), so the old
+ * "wait for 0.6 s without a report" often returned between two batches, and runs started in a
+ * random mix of backed and unbacked memory. Waiting until everything is reported takes tens of
+ * seconds per run and measures the host's page faults.
+ *
+ * So: `sync`, then a child process writes to CE_BENCH_WARM_MIB (default 2048) MiB of fresh memory
+ * and exits, and the run starts at once: its allocations find pages the host has just backed, as
+ * in a long-running CE VM (cloud hypervisors do not take freed guest memory back). The reporter
+ * starts ~1.8 s later and then takes ~100 MiB/s, so long runs still meet some unbacked pages, the
+ * same for either tool. CE_BENCH_WARM_MIB=0 skips the warming (on a machine without reporting).
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 
-const REPORTED = '/sys/module/page_reporting/parameters/reported_kib';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const REPORTING = '/sys/module/page_reporting';
+const WARM_MIB = Number(process.env.CE_BENCH_WARM_MIB ?? 2048);
 
-const QUIET_MS = Number(process.env.CE_BENCH_SETTLE_QUIET_MS ?? 2500);
-const STEP_MS = 250;
+/** Touch every page of `mib` MiB in a child process, then let it exit (the memory goes free, backed). */
+const WARM = `const b = []; for (let left = Number(process.argv[1]); left > 0; left -= 256) b.push(Buffer.allocUnsafeSlow(Math.min(256, left) * 1048576).fill(1));`;
 
 export async function settle(): Promise<void> {
   await execa('sync');
-  if (!existsSync(REPORTED)) return;
-  const reported = () => readFile(REPORTED, 'utf8').then((t) => t.trim(), () => '');
-  let last = await reported();
-  for (let quiet = 0, waited = 0; quiet < QUIET_MS && waited < 30_000; waited += STEP_MS) {
-    await sleep(STEP_MS);
-    const now = await reported();
-    quiet = now === last ? quiet + STEP_MS : 0;
-    last = now;
-  }
+  if (WARM_MIB > 0 && existsSync(REPORTING)) await execa(process.execPath, ['-e', WARM, String(WARM_MIB)]);
 }

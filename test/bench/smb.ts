@@ -11,7 +11,7 @@
  * The share and the source live in /dev/shm when it has room (disk noise out of the picture);
  * CE_TEST_TMP overrides. CE_BENCH_SIZE_MIB and CE_BENCH_RUNS shrink it for a quick look;
  * CE_BENCH_IO_MIB and CE_BENCH_INFLIGHT_MIB set ce's request size and write-behind budget.
- * Every run starts after settle() (settle.ts: sync, the host's free page reporting quiet), and ce
+ * Every run starts after settle() (settle.ts: sync, then host-backed free memory), and ce
  * prints which AES-GCM it used (the native addon or node:crypto; CE_NATIVE_AEAD=off for an A/B).
  */
 import { execa } from 'execa';
