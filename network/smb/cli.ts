@@ -164,8 +164,9 @@ export function registerCommands(program: Command): void {
     .action(async (o: { json?: boolean }) =>
       runCommand(o, async () => {
         const cifs = await detectCifsBackend();
-        printResult({ builtin: { available: true, dialects: Object.keys(DIALECTS) }, cifs }, o, (v) =>
-          [`built-in client: available (SMB ${v.builtin.dialects.join(', ')})`, `kernel CIFS: ${v.cifs.available ? 'available (not used by the CE)' : `unavailable: ${v.cifs.reason}`}`].join('\n'),
+        const { nativeAeadStatus } = await import('./native-aead.js');
+        printResult({ builtin: { available: true, dialects: Object.keys(DIALECTS), aesGcm: nativeAeadStatus() }, cifs }, o, (v) =>
+          [`built-in client: available (SMB ${v.builtin.dialects.join(', ')}; AES-GCM: ${v.builtin.aesGcm})`, `kernel CIFS: ${v.cifs.available ? 'available (not used by the CE)' : `unavailable: ${v.cifs.reason}`}`].join('\n'),
         );
       }),
     );

@@ -82,8 +82,9 @@ t.test('errors are typed, with hints, and never show the password', async (t) =>
 
 t.test('backends: kernel CIFS reported unavailable here', async (t) => {
   const r = await runCe(['smb', 'backends', '--json']);
-  const j = JSON.parse(r.stdout) as { builtin: { available: boolean }; cifs: { available: boolean; reason?: string } };
+  const j = JSON.parse(r.stdout) as { builtin: { available: boolean; aesGcm: string }; cifs: { available: boolean; reason?: string } };
   t.equal(j.builtin.available, true);
+  t.match(j.builtin.aesGcm, /^native$|^node:crypto \(native AES-GCM .+\)$/, 'says which AES-GCM the client uses');
   t.equal(j.cifs.available, false);
   t.match(j.cifs.reason, /cifs/);
 });

@@ -81,14 +81,19 @@ static int update(EVP_CIPHER_CTX *ctx, int enc, uint8_t *out, const uint8_t *in,
   return 1;
 }
 
-static napi_value seal(napi_env env, napi_callback_info info) {
+/* The six arguments of seal/open; 0 (and a TypeError thrown) when there are not six. */
+static int six_args(napi_env env, napi_callback_info info, napi_value argv[6], const char *usage) {
   size_t argc = 6;
-  napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 6) {
-    napi_throw_type_error(env, "CE_AEAD", "aead.seal(key, iv, aad, parts, out, tag)");
-    return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6) {
+    napi_throw_type_error(env, "CE_AEAD", usage);
+    return 0;
   }
+  return 1;
+}
+
+static napi_value seal(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!six_args(env, info, argv, "aead.seal(key, iv, aad, parts, out, tag)")) return NULL;
   bytes_t key, iv, aad, out, tag;
   if (!get_bytes(env, argv[0], &key, "key") || !get_bytes(env, argv[1], &iv, "iv") || !get_bytes(env, argv[2], &aad, "aad") ||
       !get_bytes(env, argv[4], &out, "out") || !get_bytes(env, argv[5], &tag, "tag"))
@@ -144,13 +149,8 @@ static napi_value seal(napi_env env, napi_callback_info info) {
 }
 
 static napi_value open_(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 6) {
-    napi_throw_type_error(env, "CE_AEAD", "aead.open(key, iv, aad, tag, src, out)");
-    return NULL;
-  }
+  if (!six_args(env, info, argv, "aead.open(key, iv, aad, tag, src, out)")) return NULL;
   bytes_t key, iv, aad, tag, src, out;
   if (!get_bytes(env, argv[0], &key, "key") || !get_bytes(env, argv[1], &iv, "iv") || !get_bytes(env, argv[2], &aad, "aad") ||
       !get_bytes(env, argv[3], &tag, "tag") || !get_bytes(env, argv[4], &src, "src") || !get_bytes(env, argv[5], &out, "out"))
