@@ -66,7 +66,7 @@ async function checkTarball(t: Tap, tarball: string, version: string): Promise<v
   const own = names.filter((n) => !n.includes('/node_modules/'));
   t.same(own.filter((n) => /\/(var|test)\/|\.test\.|\.partial$|\.(key|p12|pfx)$/.test(n)), [], 'no var/, tests or keys');
   t.same(own.filter((n) => n.includes('/dist/') && n.endsWith('.ts') && !n.endsWith('.d.ts')), [], 'compiled, no TypeScript sources in dist');
-  for (const need of ['dist/ce-server/cli/main.js', 'bin/ce.cjs', 'package.json', 'packer/files/ce.service', 'packer/provision/install.sh', 'node_modules/fastify/package.json']) {
+  for (const need of ['dist/ce-server/cli/main.js', 'bin/ce.cjs', 'package.json', 'packer/files/ce.service', 'packer/provision/install.sh', 'node_modules/fastify/package.json', 'dist/network/smb/native/ce-aead.node']) {
     t.ok(names.includes(`ce-${version}/${need}`), `has ${need}`);
   }
   t.notOk(names.some((n) => n.includes('/node_modules/tap/') || n.includes('/node_modules/typescript/')), 'no dev dependencies');
@@ -130,6 +130,10 @@ t.test('provisioning in a plain directory (CE_ROOT)', { skip: skipRoot }, async 
   t.equal(r.exitCode, 0, r.exitCode ? r.stderr : 'install.sh');
   t.match(r.stderr, /apt cannot install into a plain directory/, 'says what it skipped');
   const { uid } = await checkRoot(t, root, version);
+  // The release's native AES-GCM loads from its dist/ (built on the build host, beside its loader).
+  const backends = await execa(process.execPath, [join(root, `opt/ce-${version}/bin/ce.cjs`), 'smb', 'backends', '--json'], { reject: false });
+  t.equal(backends.exitCode, 0, backends.stderr || 'the release runs');
+  t.equal((JSON.parse(backends.stdout || '{}') as { builtin?: { aesGcm?: string } }).builtin?.aesGcm, 'native', 'the release uses the native AES-GCM');
 
   // The units, resolved inside the root (ExecStart of ce.service is the root's /usr/bin/node ->
   // ../../opt/node/bin/node). nft is not in this root (no apt): ce-isolation.service is checked
