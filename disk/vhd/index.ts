@@ -1,6 +1,7 @@
 /** VHD (Virtual PC / Hyper-V v1): fixed, dynamic and differencing. */
 import type { DiskFormatModule, DiskWriter } from '../types.js';
 import { FOOTER_SIZE, hasFooterCookie } from './footer.js';
+import type { VhdDisk } from './disk.js';
 
 // The reader, checker and writers load on first use: `ce convert` pays start-up only for the
 // formats it touches (each format's modules take 5–15 ms to load).
@@ -23,9 +24,5 @@ export const vhdFormat: DiskFormatModule = {
   },
   open: async (src, opts) => (await import('./open.js')).openVhd(src, opts),
   writers,
-  check: async (disk) => {
-    const { checkVhd } = await import('./check.js');
-    const { VhdDisk } = await import('./disk.js');
-    return checkVhd(disk as InstanceType<typeof VhdDisk>);
-  },
+  check: async (disk) => (await import('./check.js')).checkVhd(disk as VhdDisk),
 };

@@ -161,10 +161,10 @@ export class Connection {
       };
       this.arm(messageId, p);
       this.pending.set(messageId, p);
-      // Big messages: encrypted on the worker thread, a couple ahead of the socket.
-      const offThread = encryptor?.encryptOffThread(parts);
-      if (offThread) {
-        this.transport.enqueueReady(offThread);
+      // Big messages: encrypted into reused output slots (native AES-GCM, else the worker thread), a few ahead of the socket.
+      const large = encryptor?.encryptLarge(parts);
+      if (large) {
+        this.transport.enqueueReady(large);
         return;
       }
       // Signed/encrypted when the socket is ready for it (Transport.enqueue).

@@ -20,9 +20,9 @@ export const TRANSFORM_HEADER_SIZE = 52;
 /** Plaintext per cipher update() call (see encrypt()). */
 const ENCRYPT_PIECE = 1024 * 1024;
 /** Messages from this size on are encrypted ahead into output slots (worker or native). */
-const OFF_THREAD_MIN = 256 * 1024;
+const LARGE_MIN = 256 * 1024;
 /** The output slots: the largest message (8 MiB WRITE + headers). */
-const OFF_THREAD_MAX = 8 * 1024 * 1024 + 4096;
+const LARGE_MAX = 8 * 1024 * 1024 + 4096;
 /** Native: messages encrypted ahead of the socket (each slot waits until the socket took it). */
 const NATIVE_SLOTS = 3;
 
@@ -112,14 +112,14 @@ export class Encryptor {
    * worthwhile, and the caller uses encrypt(). The result's `written` must be called once the
    * socket has taken the parts (it frees the output slot).
    */
-  encryptOffThread(parts: Buffer[]): Promise<{ parts: Buffer[]; written(): void }> | undefined {
+  encryptLarge(parts: Buffer[]): Promise<{ parts: Buffer[]; written(): void }> | undefined {
     if (this.cipher !== Cipher.AES128_GCM) return undefined;
     let size = 0;
     for (const p of parts) size += p.length;
-    if (size < OFF_THREAD_MIN || size > OFF_THREAD_MAX) return undefined;
+    if (size < LARGE_MIN || size > LARGE_MAX) return undefined;
     if (this.native) return this.encryptIntoSlot(this.native, parts, size);
     for (const p of parts) if (p.length > 4096 && !(p.buffer instanceof SharedArrayBuffer)) return undefined;
-    this.worker ??= new GcmWorker(this.encryptionKey, OFF_THREAD_MAX);
+    this.worker ??= new GcmWorker(this.encryptionKey, LARGE_MAX);
     if (!this.worker.usable || size > this.worker.slotSize) return undefined;
     const th = this.transformHeader(size);
     return this.worker.encrypt(th.subarray(20, 32), th.subarray(20, 52), parts, size).then((r) => {
@@ -130,7 +130,7 @@ export class Encryptor {
 
   private async encryptIntoSlot(native: NativeAead, parts: Buffer[], size: number): Promise<{ parts: Buffer[]; written(): void }> {
     const th = this.transformHeader(size); // now: nonces follow the order of the requests
-    const pool = (this.slots ??= new SlotPool(OFF_THREAD_MAX, NATIVE_SLOTS));
+    const pool = (this.slots ??= new SlotPool(LARGE_MAX, NATIVE_SLOTS));
     const slot = await pool.acquire();
     const out = slot.subarray(0, size);
     try {

@@ -191,7 +191,7 @@ t.test('off-thread GCM (worker, shared buffers) decrypts like the in-thread one;
   randomFillSync(payload);
   const frames = await Promise.all(
     [0, 1, 2, 3].map(async () => {
-      const r = client.encryptOffThread([head, payload]);
+      const r = client.encryptLarge([head, payload]);
       t.ok(r, 'large shared payload goes to the worker');
       const { parts, written } = await r!;
       const frame = Buffer.concat(parts); // copy before the slot is reused
@@ -201,9 +201,9 @@ t.test('off-thread GCM (worker, shared buffers) decrypts like the in-thread one;
   );
   for (const f of frames) t.ok(server.decrypt(f).equals(Buffer.concat([head, payload])), 'round-trips');
   t.equal(new Set(frames.map((f) => f.subarray(20, 32).toString('hex'))).size, 4, 'distinct nonces');
-  t.equal(client.encryptOffThread([head, Buffer.alloc(1024 * 1024)]), undefined, 'payload not in shared memory: in-thread');
-  t.equal(client.encryptOffThread([head, ioBuffer(1000)]), undefined, 'small message: in-thread');
-  t.equal(new Encryptor(Cipher.AES128_CCM, k1, k2, 9n).encryptOffThread([head, payload]), undefined, 'CCM: in-thread');
+  t.equal(client.encryptLarge([head, Buffer.alloc(1024 * 1024)]), undefined, 'payload not in shared memory: in-thread');
+  t.equal(client.encryptLarge([head, ioBuffer(1000)]), undefined, 'small message: in-thread');
+  t.equal(new Encryptor(Cipher.AES128_CCM, k1, k2, 9n).encryptLarge([head, payload]), undefined, 'CCM: in-thread');
 });
 
 t.test('smb:// URLs', async (t) => {
