@@ -131,23 +131,15 @@ export class Encryptor {
   private async encryptIntoSlot(native: NativeAead, parts: Buffer[], size: number): Promise<{ parts: Buffer[]; written(): void }> {
     const th = this.transformHeader(size); // now: nonces follow the order of the requests
     const pool = (this.slots ??= new SlotPool(LARGE_MAX, NATIVE_SLOTS));
-    const slot = await pool.acquire();
+    const { slot, release } = await pool.lease();
     const out = slot.subarray(0, size);
     try {
       native.seal(this.encryptionKey, th.subarray(20, 32), th.subarray(20, 52), parts, out, th.subarray(4, 20));
     } catch (e) {
-      pool.release(slot);
+      release();
       throw e;
     }
-    let released = false;
-    return {
-      parts: [th, out],
-      written: () => {
-        if (released) return;
-        released = true;
-        pool.release(slot);
-      },
-    };
+    return { parts: [th, out], written: release };
   }
 
   /** Stop the encryption worker, if any (the connection is gone). */

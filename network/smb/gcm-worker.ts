@@ -109,7 +109,7 @@ export class GcmWorker {
   /** Encrypt `parts` (total ≤ slotSize; big parts in SharedArrayBuffers) with `nonce` and `aad`. */
   async encrypt(nonce: Buffer, aad: Buffer, parts: Buffer[], size: number): Promise<GcmResult> {
     if (this.failed) throw this.failed;
-    const slot = await this.pool.acquire();
+    const { slot, release } = await this.pool.lease();
     const out = slot.subarray(0, size);
     try {
       const w = this.start();
@@ -121,18 +121,9 @@ export class GcmWorker {
         w.postMessage({ id, nonce: new Uint8Array(nonce), aad: new Uint8Array(aad), parts: msgParts, out });
       });
       if (r.length !== size) throw new Error(`encryption worker returned ${r.length} of ${size} bytes`);
-      let released = false;
-      return {
-        ciphertext: out,
-        tag: r.tag,
-        release: () => {
-          if (released) return;
-          released = true;
-          this.pool.release(slot);
-        },
-      };
+      return { ciphertext: out, tag: r.tag, release };
     } catch (e) {
-      this.pool.release(slot);
+      release();
       throw e;
     }
   }

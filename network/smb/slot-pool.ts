@@ -15,6 +15,20 @@ export class SlotPool {
     private readonly slots: number,
   ) {}
 
+  /** A slot and its release function, which gives it back once however often it is called. */
+  async lease(): Promise<{ slot: Buffer; release(): void }> {
+    const slot = await this.acquire();
+    let released = false;
+    return {
+      slot,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(slot);
+      },
+    };
+  }
+
   acquire(): Promise<Buffer> {
     const slot = this.free.pop();
     if (slot) return Promise.resolve(slot);
