@@ -59,14 +59,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function children(pid: number): Promise<number[]> {
+/** Processes of process group `pgid` that still run (zombies write nothing and are left to init). */
+async function liveInGroup(pgid: number): Promise<number[]> {
   const out: number[] = [];
   for (const d of await readdir('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = await readFile(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // state, ppid, pgrp, …
+      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push(Number(d));
     } catch {
       /* gone */
     }
@@ -161,23 +162,31 @@ export async function startSamba(t: Teardownable, opts: SambaOptions = {}): Prom
     },
     url: (share, path = '') => `smb://${user}@127.0.0.1:${port}/${share}${path ? `/${path}` : ''}`,
     async start() {
-      proc = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf, '--debug-stdout'], { stdio: ['ignore', 'ignore', 'ignore'] });
+      // A process group of its own (detached): kill() ends smbd and every child it forked, also
+      // one forked while we were killing (listing children first raced with that).
+      proc = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf, '--debug-stdout'], { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
       await waitListening(port);
     },
     async kill() {
       if (!proc?.pid) return;
       const pid = proc.pid;
-      for (const c of await children(pid)) {
+      const exited = proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise((r) => proc!.once('exit', r));
+      const killGroup = () => {
         try {
-          process.kill(c, 'SIGKILL');
+          process.kill(-pid, 'SIGKILL');
         } catch {
-          /* gone */
+          /* ESRCH: nobody left in the group */
         }
-      }
-      const exited = new Promise((r) => proc!.once('exit', r));
-      proc.kill('SIGKILL');
+      };
+      killGroup();
       await exited;
       proc = undefined;
+      // Until no process of the group runs: a live child could still write into the temp dir
+      // (lock/msg.sock) while the teardown removes it.
+      for (const end = Date.now() + 5000; (await liveInGroup(pid)).length && Date.now() < end; ) {
+        killGroup();
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     async stop() {
       await samba.kill();
