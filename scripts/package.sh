@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run package`: the release tarball the CE image installs (packer/provision/30-release.sh).
 #   build/ce-<version>.tar.gz
-#     ce-<version>/dist/           compiled JavaScript (tsc -p tsconfig.build.json), the native AES-GCM addon
+#     ce-<version>/dist/           compiled JavaScript (tsc -p tsconfig.build.json), the native addons
 #     ce-<version>/bin/ce.cjs       CLI entry (runs dist/)
 #     ce-<version>/node_modules/   production dependencies only (npm prune --omit=dev)
 #     ce-<version>/package.json, package-lock.json
@@ -23,10 +23,13 @@ dst="$stage/$name"
 echo "package: compiling" >&2
 npx tsc -p tsconfig.build.json --outDir "$dst/dist" --sourceMap false
 bash scripts/build-native.sh --quiet
-# The native AES-GCM addon beside its loader (optional: without it SMB encryption uses node:crypto).
-if [ -f network/smb/native/ce-aead.node ]; then
-  mkdir -p "$dst/dist/network/smb/native" && cp network/smb/native/ce-aead.node "$dst/dist/network/smb/native/"
-fi
+# The native addons beside their loaders (optional: without them SMB encryption uses node:crypto
+# and conversions the JS data path).
+for addon in network/smb/native/ce-aead.node disk/native/ce-disk.node; do
+  if [ -f "$addon" ]; then
+    mkdir -p "$dst/dist/$(dirname "$addon")" && cp "$addon" "$dst/dist/$addon"
+  fi
+done
 
 cp package.json package-lock.json "$dst/"
 cp -r bin "$dst/bin"

@@ -2,7 +2,8 @@
 # One idempotent setup for `npm start`, `npm test` and CI:
 #  1. the Debian packages the CE calls (installed when run as root, else the exact apt-get line is printed and we stop);
 #  2. node_modules (npm ci when missing or older than package-lock.json);
-#  3. the native AES-GCM addon for SMB encryption (scripts/build-native.sh; optional at run time);
+#  3. the native addons: AES-GCM for SMB encryption, the local data path of conversions
+#     (scripts/build-native.sh; optional at run time);
 #  4. for `start`: the compiled service in dist/.
 # Usage: scripts/setup.sh [--for start|test|ci]
 set -euo pipefail
@@ -28,7 +29,7 @@ PACKAGES=(
   cpio                 # tiny guest initramfs for the boot driver test
   psmisc               # fuser: tests wait until ntfs-3g has closed a loop device
   keyutils             # keyctl: running jobs' credentials survive a CE restart in the kernel keyring
-  gcc                  # builds network/smb/native (AES-GCM into our buffers; the headers come with Node)
+  gcc                  # builds network/smb/native and disk/native (the headers come with Node)
   libc6-dev            # its C headers
 )
 # Packages for the later parts (first-boot runner, boot driver, CE image build). Installed for test and ci.

@@ -66,7 +66,7 @@ async function checkTarball(t: Tap, tarball: string, version: string): Promise<v
   const own = names.filter((n) => !n.includes('/node_modules/'));
   t.same(own.filter((n) => /\/(var|test)\/|\.test\.|\.partial$|\.(key|p12|pfx)$/.test(n)), [], 'no var/, tests or keys');
   t.same(own.filter((n) => n.includes('/dist/') && n.endsWith('.ts') && !n.endsWith('.d.ts')), [], 'compiled, no TypeScript sources in dist');
-  for (const need of ['dist/ce-server/cli/main.js', 'bin/ce.cjs', 'package.json', 'packer/files/ce.service', 'packer/provision/install.sh', 'node_modules/fastify/package.json', 'dist/network/smb/native/ce-aead.node']) {
+  for (const need of ['dist/ce-server/cli/main.js', 'bin/ce.cjs', 'package.json', 'packer/files/ce.service', 'packer/provision/install.sh', 'node_modules/fastify/package.json', 'dist/network/smb/native/ce-aead.node', 'dist/disk/native/ce-disk.node']) {
     t.ok(names.includes(`ce-${version}/${need}`), `has ${need}`);
   }
   t.notOk(names.some((n) => n.includes('/node_modules/tap/') || n.includes('/node_modules/typescript/')), 'no dev dependencies');
