@@ -6,6 +6,16 @@
  * Sizes and offsets are JS numbers: every 64-bit field is parsed as BigInt and range-checked
  * (≤ 2^53) at parse time (`DISK_FIELD_RANGE` otherwise), so the rest of the code is plain numbers.
  */
+import type { FileSource } from './io/file.js';
+
+/** Where a disk's bytes lie in its local file (Disk.localFile). */
+export interface LocalLayout {
+  file: FileSource;
+  /** File offset = virtual offset everywhere. */
+  identity: boolean;
+  /** The extent at virtual `offset`: its file offset (-1: reads as zeros) and length (1..max). */
+  at(offset: number, max: number): [fileOffset: number, length: number];
+}
 
 /** Random-access bytes: a file, a block device, an SMB file. Never written through. */
 export interface ByteSource {
@@ -71,6 +81,13 @@ export interface Disk {
    * only: SEEK_DATA/SEEK_HOLE). false only when certain. undefined when the disk cannot tell.
    */
   dataFilter?(): Promise<((offset: number, length: number) => boolean) | undefined>;
+  /**
+   * The local file that holds this disk's bytes and where, for the native data path
+   * (convert/native-copy.ts): raw files and devices (identity), images whose data sits in their file
+   * as it is (VHDX without parent or log), and decorators that do not change the bytes. Anything
+   * else leaves it out.
+   */
+  localFile?(): LocalLayout | undefined;
   /** Facts for `ce info`: allocated bytes, dirty log, parent chain, creator… */
   describe(): DiskDescription;
   close(): Promise<void>;

@@ -7,6 +7,11 @@
 import type { WriteContext } from '../types.js';
 import type { WriteQueue } from './write-queue.js';
 
+/** Virtual bytes between checkpoints (CE_CONVERT_COMMIT_BYTES, default 256 MiB). */
+export function commitEveryBytes(): number {
+  return Number(process.env.CE_CONVERT_COMMIT_BYTES) || 256 << 20;
+}
+
 export class Committer {
   private lastBytes = 0;
   private lastTime = performance.now();
@@ -15,7 +20,7 @@ export class Committer {
     private readonly q: WriteQueue,
     private readonly ctx: WriteContext,
     private readonly beforeCommit?: () => Promise<void>,
-    private readonly everyBytes = Number(process.env.CE_CONVERT_COMMIT_BYTES) || 256 << 20,
+    private readonly everyBytes = commitEveryBytes(),
     private readonly everyMs = 10_000,
   ) {}
 

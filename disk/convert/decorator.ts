@@ -1,5 +1,5 @@
 /** Base of the Disk decorators (read-ahead, zero scan): everything is the inner disk's unless overridden. */
-import type { Disk, DiskDescription } from '../types.js';
+import type { Disk, DiskDescription, LocalLayout } from '../types.js';
 
 export abstract class DiskDecorator implements Disk {
   constructor(readonly inner: Disk) {}
@@ -27,6 +27,10 @@ export abstract class DiskDecorator implements Disk {
   }
   read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
     return this.inner.read(offset, length, buf);
+  }
+  /** The bytes are the inner disk's: a subclass that changes them must return undefined. */
+  localFile(): LocalLayout | undefined {
+    return this.inner.localFile?.();
   }
   dataFilter(): Promise<((offset: number, length: number) => boolean) | undefined> {
     return this.inner.dataFilter?.() ?? Promise.resolve(undefined);

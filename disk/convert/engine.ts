@@ -77,6 +77,8 @@ export interface ConvertResult {
   /** 'stream' when hashed while writing, 'file' when the finished file was read back (patched metadata, resume). */
   hashMode?: 'stream' | 'file';
   resumedFrom?: number;
+  /** Who moved the data to a local file: the native addon (disk/native) or the JS path. */
+  dataPath?: 'native' | 'js';
   seconds: number;
 }
 
@@ -198,46 +200,51 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
         // Durable outputs write their bulk data with O_DIRECT: no page-cache copy, no writeback at the fsync.
         const direct = durable && process.env.CE_DIRECT_IO !== 'off';
         const file = FileSink.fromHandle(tmp, fh, { durable, direct });
-        const hsink = algos.length ? new HashingSink(file, algos) : undefined;
-        if (hsink && resumeFrom) hsink.invalidate();
-        const base: Sink = hsink ?? file;
-        const outSize = plan.writerOptions.virtualSize ?? disk.virtualSize;
-        const tar = plan.tarGz ? new TarGzSink(base, 'disk.raw', outSize) : undefined;
-        const wo = { ...plan.writerOptions, outputPath: dst, createSink: async (name: string) => {
-          const p = join(dirname(dst), `${name}.partial`);
-          extraPartials.push(p);
-          return FileSink.open(p, { durable, direct });
-        } };
-        const res = await writeDisk(disk, tar ?? base, { ...plan, writerOptions: wo }, {
-          signal: opts.signal,
-          inFlight: opts.inFlight,
-          meter,
-          resumeFrom,
-          onCommit: tar || !(opts.checkpoints ?? opts.resume)
-            ? undefined
-            : async (c) => saveState(tmp, { ...identity, virtualOffset: c.virtualOffset, fileOffset: c.fileOffset, savedAt: new Date().toISOString() } satisfies ResumeState),
-          readBack: async (position, length) => {
-            const b = Buffer.alloc(length);
-            await fh.read(b, 0, length, position);
-            return b;
-          },
-        });
-        const fileSize = tar ? await tar.finish() : res.fileSize;
-        let hashes: Record<string, string> | undefined;
-        let hashMode: 'stream' | 'file' | undefined;
-        if (hsink) {
-          const d = hsink.digests(fileSize);
-          if (d) {
-            hashes = d;
-            hashMode = 'stream';
-          } else {
-            if (durable) await fh.sync();
-            hashes = await hashFile(tmp, algos);
-            hashMode = 'file';
+        // The sink's own O_DIRECT descriptor closes with it, success or not (fh is writeAtomically's).
+        try {
+          const hsink = algos.length ? new HashingSink(file, algos) : undefined;
+          if (hsink && resumeFrom) hsink.invalidate();
+          const base: Sink = hsink ?? file;
+          const outSize = plan.writerOptions.virtualSize ?? disk.virtualSize;
+          const tar = plan.tarGz ? new TarGzSink(base, 'disk.raw', outSize) : undefined;
+          const wo = { ...plan.writerOptions, outputPath: dst, createSink: async (name: string) => {
+            const p = join(dirname(dst), `${name}.partial`);
+            extraPartials.push(p);
+            return FileSink.open(p, { durable, direct });
+          } };
+          const res = await writeDisk(disk, tar ?? base, { ...plan, writerOptions: wo }, {
+            signal: opts.signal,
+            inFlight: opts.inFlight,
+            meter,
+            resumeFrom,
+            onCommit: tar || !(opts.checkpoints ?? opts.resume)
+              ? undefined
+              : async (c) => saveState(tmp, { ...identity, virtualOffset: c.virtualOffset, fileOffset: c.fileOffset, savedAt: new Date().toISOString() } satisfies ResumeState),
+            readBack: async (position, length) => {
+              const b = Buffer.alloc(length);
+              await fh.read(b, 0, length, position);
+              return b;
+            },
+          });
+          const fileSize = tar ? await tar.finish() : res.fileSize;
+          let hashes: Record<string, string> | undefined;
+          let hashMode: 'stream' | 'file' | undefined;
+          if (hsink) {
+            const d = hsink.digests(fileSize);
+            if (d) {
+              hashes = d;
+              hashMode = 'stream';
+            } else {
+              if (durable) await fh.sync();
+              hashes = await hashFile(tmp, algos);
+              hashMode = 'file';
+            }
           }
+          meter?.flush();
+          return { res, fileSize, hashes, hashMode, dataPath: file.dataPath };
+        } finally {
+          await file.close();
         }
-        meter?.flush();
-        return { res, fileSize, hashes, hashMode };
       },
       { overwrite: opts.overwrite, resume: resumeFrom > 0, keepPartialOnError: opts.resume, fsync: opts.fsync },
     );
@@ -259,6 +266,7 @@ export async function convert(srcPath: string, dst: string, opts: ConvertOptions
       notes: plan.notes,
       ...(out.hashes ? { hashes: out.hashes, hashMode: out.hashMode } : {}),
       ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
+      dataPath: out.dataPath,
       seconds: Math.round(performance.now() - t0) / 1000,
     };
   } catch (e) {

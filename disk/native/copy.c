@@ -302,18 +302,34 @@ static napi_value bad(napi_env env, job_t *j, const char *msg) {
   return NULL;
 }
 
+/* A job for copy() or scan() from the call's arguments (up to `max`); NULL with a JS exception thrown. */
+static job_t *new_job(napi_env env, napi_callback_info info, size_t *argc, napi_value *a, const char *name) {
+  napi_get_cb_info(env, info, argc, a, NULL, NULL);
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) bad(env, NULL, name);
+  return j;
+}
+
+/* The piece size: divides the 1 MiB buffer, at least a sector. 0 with a JS exception thrown. */
+static int set_piece(napi_env env, napi_value v, job_t *j, const char *msg) {
+  int piece;
+  if (!arg_int(env, v, &piece) || piece < 512 || (unsigned)piece > BUF_SIZE || BUF_SIZE % (unsigned)piece != 0) {
+    bad(env, j, msg);
+    return 0;
+  }
+  j->piece = (size_t)piece;
+  return 1;
+}
+
 static napi_value js_copy(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value a[7];
-  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
-  job_t *j = calloc(1, sizeof *j);
-  if (!j) return bad(env, NULL, "copy: out of memory");
-  int piece;
+  job_t *j = new_job(env, info, &argc, a, "copy: out of memory");
+  if (!j) return NULL;
   if (argc < 6 || !arg_int(env, a[0], &j->src) || !arg_int(env, a[1], &j->dst) || !arg_int(env, a[2], &j->direct) || !arg_runs(env, a[3], j) ||
-      !arg_int(env, a[4], &piece) || !arg_int(env, a[5], &j->flags))
+      !arg_int(env, a[5], &j->flags))
     return bad(env, j, "copy(srcFd, dstFd, directFd, runs: Float64Array, piece, flags, fill?)");
-  if (piece < 512 || (unsigned)piece > BUF_SIZE || BUF_SIZE % (unsigned)piece != 0) return bad(env, j, "copy: piece must divide 1 MiB and be ≥ 512");
-  j->piece = (size_t)piece;
+  if (!set_piece(env, a[4], j, "copy: piece must divide 1 MiB and be ≥ 512")) return NULL;
   if (argc >= 7) {
     bool is = false;
     napi_is_buffer(env, a[6], &is);
@@ -333,16 +349,12 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
 static napi_value js_scan(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value a[3];
-  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
-  job_t *j = calloc(1, sizeof *j);
-  if (!j) return bad(env, NULL, "scan: out of memory");
-  int piece;
+  job_t *j = new_job(env, info, &argc, a, "scan: out of memory");
+  if (!j) return NULL;
   j->is_scan = 1;
   j->dst = j->direct = -1;
-  if (argc < 3 || !arg_int(env, a[0], &j->src) || !arg_runs(env, a[1], j) || !arg_int(env, a[2], &piece))
-    return bad(env, j, "scan(srcFd, runs: Float64Array, piece)");
-  if (piece < 512 || (unsigned)piece > BUF_SIZE || BUF_SIZE % (unsigned)piece != 0) return bad(env, j, "scan: piece must divide 1 MiB and be ≥ 512");
-  j->piece = (size_t)piece;
+  if (argc < 3 || !arg_int(env, a[0], &j->src) || !arg_runs(env, a[1], j)) return bad(env, j, "scan(srcFd, runs: Float64Array, piece)");
+  if (!set_piece(env, a[2], j, "scan: piece must divide 1 MiB and be ≥ 512")) return NULL;
   for (size_t i = 0; i + 1 < j->nruns; i += 2) j->nmarks += ((size_t)j->runs[i + 1] + j->piece - 1) / j->piece;
   j->marks = malloc(j->nmarks ? j->nmarks : 1);
   if (!j->marks) return bad(env, j, "scan: out of memory");

@@ -5,10 +5,10 @@
  * Reads skip holes: the extent map (loaded once) says which parts to read and which to zero-fill,
  * so a half-empty chunk costs half a read.
  */
-import type { ByteSource, Disk, DiskDescription } from '../types.js';
+import type { ByteSource, Disk, DiskDescription, LocalLayout } from '../types.js';
 import { CeError } from '../../core/errors.js';
 import { checkReadRange, isPowerOfTwo } from '../fields.js';
-import { readExact } from '../io/file.js';
+import { FileSource, readExact } from '../io/file.js';
 import { canListExtents, dataExtents, extentBlocks } from './extents.js';
 
 export const RAW_DEFAULT_BLOCK = 1 << 20;
@@ -32,6 +32,11 @@ export class RawDisk implements Disk {
     }
     this.virtualSize = source.size;
     this.subformat = (source as { isBlockDevice?: boolean }).isBlockDevice ? 'device' : 'file';
+  }
+
+  localFile(): LocalLayout | undefined {
+    const file = this.source;
+    return file instanceof FileSource ? { file, identity: true, at: (offset, max) => [offset, max] } : undefined;
   }
 
   /** Whether blocks() knows holes (local sparse-aware file) rather than listing every block. */

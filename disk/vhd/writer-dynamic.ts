@@ -24,6 +24,7 @@ import { Committer } from '../convert/commit.js';
 import { mapOrdered } from '../format-kit/ordered.js';
 import { candidateUnits } from '../format-kit/source-units.js';
 import { AlignedPool } from '../io/aligned.js';
+import { NativeCopier, RUN_FILL, RUN_ZEROS, nativeRoute, scanWindows, type NativeRoute } from '../convert/native-copy.js';
 import { checkVhdSize, makeFooter, uuidBytes, VHD_BLOCK } from './create.js';
 import { bitmapSize, serializeDynamicHeader } from './header.js';
 import { BAT_UNUSED } from './disk.js';
@@ -133,7 +134,14 @@ export async function writeVhdDynamic(src: Disk, sink: Sink, opts: WriterOptions
   // Only the 1 MiB units of a block that may hold data are read; the others are zero-filled
   // (a block half data, half hole would otherwise read the hole: 1.5 GiB read for 1 GiB of data).
   const flags = await candidateUnits(src, HOLE_UNIT, src.virtualSize);
-  const reads = mapOrdered(todo, inFlight, async (i) => {
+  const route = sequential ? undefined : nativeRoute(src, sink);
+  if (route) {
+    await q.drain();
+    const end = await nativeBlocks(route, { src, L, todo, flags, bat, sparse, ctx, committer, next, lastEnd, stride });
+    lastEnd = end.lastEnd;
+    next = end.next;
+  }
+  const reads = mapOrdered(route ? [] : todo, inFlight, async (i) => {
     throwIfCancelled(ctx.signal);
     const off = i * L.blockSize;
     const len = Math.min(L.blockSize, src.virtualSize - off);
@@ -181,4 +189,52 @@ export async function writeVhdDynamic(src: Disk, sink: Sink, opts: WriterOptions
   if (sink.truncate) await sink.truncate(seqAt + 512);
   ctx.onProgress?.(size);
   return { fileSize: seqAt + 512 };
+}
+
+/**
+ * The seekable-sink data phase on the native path (../convert/native-copy.ts): a scan says which
+ * 1 MiB units of the listed blocks hold non-zero bytes (window by window), then the same layout as
+ * the JS loop above goes out as runs: a block is appended when a unit of it is non-zero, its bitmap
+ * from `fill`, zero units as holes (sparse) or zeros. A block's runs carry its start as progress
+ * mark until the last, so a checkpoint never claims a block that is only partly written.
+ */
+async function nativeBlocks(
+  route: NativeRoute,
+  o: { src: Disk; L: DynamicLayout; todo: number[]; flags: Uint8Array; bat: Uint32Array; sparse: boolean; ctx: WriteContext; committer: Committer; next: number; lastEnd: number; stride: number },
+): Promise<{ next: number; lastEnd: number }> {
+  const { src, L, bat, sparse, ctx } = o;
+  let { next, lastEnd } = o;
+  const unitsOf = (i: number) => {
+    const units: Array<[number, number]> = [];
+    const off = i * L.blockSize;
+    for (let at = off; at < Math.min(off + L.blockSize, src.virtualSize); at += HOLE_UNIT) units.push([at, Math.min(HOLE_UNIT, src.virtualSize - at)]);
+    return units;
+  };
+  const candidates = (i: number) => unitsOf(i).filter(([at]) => o.flags[at / HOLE_UNIT]);
+  let doneFile = next;
+  const copier = new NativeCopier(route, { skipZeros: false, piece: HOLE_UNIT, fill: L.bitmap }, ctx, (mark) => o.committer.maybe(mark, doneFile));
+  for await (const window of scanWindows(route, o.todo, (i) => candidates(i).flat(), HOLE_UNIT, ctx)) {
+    for (const { item: i, flags } of window) {
+      const nonZero = new Set(candidates(i).filter((_, k) => flags[k]).map(([at]) => at));
+      if (!nonZero.size) continue;
+      const off = i * L.blockSize;
+      bat[i] = next / 512;
+      const at = next + L.bitmap.length;
+      const runs: Array<[number, number, number]> = [];
+      if (!sparse && next > lastEnd) runs.push([RUN_ZEROS, lastEnd, next - lastEnd]);
+      runs.push([RUN_FILL, next, L.bitmap.length]);
+      for (const [u, n] of unitsOf(i)) {
+        if (nonZero.has(u)) runs.push([u, at + u - off, n]);
+        else if (!sparse) runs.push([RUN_ZEROS, at + u - off, n]);
+      }
+      const len = Math.min(L.blockSize, src.virtualSize - off);
+      if (!sparse && len < L.blockSize) runs.push([RUN_ZEROS, at + len, L.blockSize - len]);
+      for (let k = 0; k < runs.length; k++) await copier.add(...runs[k]!, k === runs.length - 1 ? off + len : off);
+      lastEnd = at + L.blockSize;
+      next += o.stride;
+      doneFile = next;
+    }
+    await copier.flush();
+  }
+  return { next, lastEnd };
 }

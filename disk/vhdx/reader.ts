@@ -3,8 +3,8 @@
  * number (§2.2.2), a valid region table (§2.2.3), log replay in memory (§2.3.3), metadata (§2.6),
  * BAT (§2.5), sector bitmaps for differencing disks, and the parent chain.
  */
-import type { ByteSource, Disk, DiskDescription, OpenOptions, Problem } from '../types.js';
-import { readExact } from '../io/file.js';
+import type { ByteSource, Disk, DiskDescription, LocalLayout, OpenOptions, Problem } from '../types.js';
+import { FileSource, readExact } from '../io/file.js';
 import { formatError, isPowerOfTwo, u64le } from '../format-kit/fields.js';
 import { guidToString, isZeroGuid } from '../format-kit/guid.js';
 import { chainBlocks, readExtents, type Extent } from '../format-kit/extent-read.js';
@@ -251,6 +251,20 @@ export class VhdxDisk implements Disk {
   entry(blk: number): { state: number; fileOffset: number } {
     const i = payloadIndex(this.geo, blk);
     return { state: this.state[i], fileOffset: this.offset[i] };
+  }
+
+  /** Without a parent and a replayed log, the data is in the file as it is (native data path). */
+  localFile(): LocalLayout | undefined {
+    const file = this.source;
+    if (this.parent || !(file instanceof FileSource)) return undefined;
+    return {
+      file,
+      identity: false,
+      at: (offset, max) => {
+        const e = this.lookup(offset, max);
+        return [e.kind === 'data' ? e.fileOffset : -1, e.length];
+      },
+    };
   }
 
   async read(offset: number, length: number, buf?: Buffer): Promise<Buffer> {
