@@ -12,17 +12,21 @@
  * random mix of backed and unbacked memory. Waiting until everything is reported takes tens of
  * seconds per run and measures the host's page faults.
  *
- * So: `sync`, then a child process writes to CE_BENCH_WARM_MIB (default 2048) MiB of fresh memory
+ * So: `sync`, then a child process writes to CE_BENCH_WARM_MIB (default 6144) MiB of fresh memory
  * and exits, and the run starts at once: its allocations find pages the host has just backed, as
  * in a long-running CE VM (cloud hypervisors do not take freed guest memory back). The reporter
  * starts ~1.8 s later and then takes ~100 MiB/s, so long runs still meet some unbacked pages, the
  * same for either tool. CE_BENCH_WARM_MIB=0 skips the warming (on a machine without reporting).
+ * Why 6 GiB: with 2 GiB, whether a run met reported pages depended on when it began writing: the
+ * same qemu-img raw→vhd-fixed took 0.33-0.36 s started at once and 1.4-3.3 s started 0.2-0.5 s
+ * later, so ce (0.12 s of start-up) lost runs to the host. With 6 GiB the reporter has more free
+ * memory to walk than a run allocates: 3 rounds ce 0.52-0.70 s, qemu-img 0.59-0.81 s.
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 
 const REPORTING = '/sys/module/page_reporting';
-const WARM_MIB = Number(process.env.CE_BENCH_WARM_MIB ?? 2048);
+const WARM_MIB = Number(process.env.CE_BENCH_WARM_MIB ?? 6144);
 
 /** Touch every page of `mib` MiB in a child process, then let it exit (the memory goes free, backed). */
 const WARM = `const b = []; for (let left = Number(process.argv[1]); left > 0; left -= 256) b.push(Buffer.allocUnsafeSlow(Math.min(256, left) * 1048576).fill(1));`;
