@@ -1,7 +1,8 @@
 /**
  * The native data path of the writers (../native/copy.c): when a source whose bytes lie in a local
- * file (Disk.localFile: a raw file, or a VHDX for the writers that map offsets) goes to a local FileSink, the writers describe their data phase as runs
- * [source offset, output offset, length] and the addon does the reads, zero checks and writes
+ * file (Disk.localFile: a raw file, or a VHDX for the writers that map offsets) goes to a local
+ * FileSink, the writers describe their data phase as runs [source offset, output offset, length]
+ * and the addon does the reads, zero checks and writes
  * on a threadpool thread, in batches of BATCH bytes: progress, cancellation and resume
  * checkpoints happen between batches. Anything else (image sources, SMB, hashing, tar.gz, no
  * addon, CE_NATIVE_DISK=off) takes the JS path; both write the same bytes
