@@ -4,9 +4,9 @@
  * parent data per 512-byte sector by the sector bitmap). QEMU ignores the bitmaps of
  * differencing disks; we honour them (disk-formats.md §3.1 "Differencing").
  */
-import type { ByteSource, Disk, DiskDescription, Problem } from '../types.js';
+import type { ByteSource, Disk, DiskDescription, LocalLayout, Problem } from '../types.js';
 import { checkReadRange } from '../fields.js';
-import { readExact } from '../io/file.js';
+import { FileSource, readExact } from '../io/file.js';
 import { BlockSet, planBlocks } from '../block-map.js';
 import { extentBlocks } from '../raw/extents.js';
 import { VHD_EPOCH, chsBytes, sizeSource, type VhdFooter } from './footer.js';
@@ -68,6 +68,28 @@ export class VhdDisk implements Disk {
     for (let i = 0; i < count; i++) if (this.bat[i] !== BAT_UNUSED) set.add(i);
     for (const i of await planBlocks(this.parent, this.blockSize)) set.add(i);
     yield* set;
+  }
+
+  /**
+   * Without a parent the data is in the file as it is (native data path): a fixed VHD's bytes are
+   * the disk's (identity), a dynamic VHD's blocks follow their sector bitmaps.
+   */
+  localFile(): LocalLayout | undefined {
+    const file = this.source;
+    if (this.parent || !(file instanceof FileSource)) return undefined;
+    const bat = this.bat;
+    if (!bat) return { file, identity: true, at: (offset, max) => [offset, max] };
+    return {
+      file,
+      identity: false,
+      at: (offset, max) => {
+        const block = Math.floor(offset / this.blockSize);
+        const inBlock = offset - block * this.blockSize;
+        const n = Math.min(max, this.blockSize - inBlock);
+        const entry = bat[block]!;
+        return [entry === BAT_UNUSED ? -1 : this.dataOffset(entry) + inBlock, n];
+      },
+    };
   }
 
   async read(offset: number, length: number, buf = Buffer.allocUnsafe(length)): Promise<Buffer> {

@@ -79,12 +79,21 @@ if (!addon) {
     for (const to of ['vhd', 'vhdx', 'qcow2']) await bothPaths(t, dir, empty, to);
 
     // A VHDX source: its blocks are read where they lie in the file (mapped layout) by the flat
-    // writers; holes inside its blocks (qemu leaves them) and absent blocks read as zeros.
+    // writers (raw, vhd-fixed); holes inside its blocks (qemu leaves them) and absent blocks read as zeros.
     const vhdx = join(dir, 'src.vhdx');
     await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'block_size=8M', src, vhdx]);
     for (const to of ['raw', 'vhd-fixed']) await bothPaths(t, dir, vhdx, to, [], 'vhdx');
     await bothPaths(t, dir, vhdx, 'raw', ['--no-sparse'], 'vhdx');
-    await bothPaths(t, dir, vhdx, 'vhd', [], 'vhdx', 'js'); // the allocating writers need a raw source
+    await bothPaths(t, dir, vhdx, 'vhd', [], 'vhdx', 'js'); // the allocating writers need an identity layout
+
+    // VHD sources: a fixed VHD's bytes are the disk's (every writer), a dynamic VHD's blocks are mapped.
+    const fixed = join(dir, 'fixed.vhd');
+    await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', src, fixed]);
+    for (const to of ['raw', 'vhdx']) await bothPaths(t, dir, fixed, to, [], 'vpc');
+    const dynamic = join(dir, 'dynamic.vhd');
+    await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=dynamic,force_size=on', src, dynamic]);
+    await bothPaths(t, dir, dynamic, 'raw', [], 'vpc');
+    await bothPaths(t, dir, dynamic, 'qcow2', [], 'vpc', 'js');
   });
 
   t.test('runs: copy, zeros, fill, skipped zero pieces; scan flags', async (t) => {
