@@ -8,7 +8,7 @@ import type { ByteSource, Disk, DiskDescription, LocalLayout, Problem } from '..
 import { checkReadRange } from '../fields.js';
 import { FileSource, readExact } from '../io/file.js';
 import { BlockSet, planBlocks } from '../block-map.js';
-import { extentBlocks } from '../raw/extents.js';
+import { extentBlocks, hasData, loadExtentMap } from '../raw/extents.js';
 import { VHD_EPOCH, chsBytes, sizeSource, type VhdFooter } from './footer.js';
 import { bitmapSize, type DynamicHeader } from './header.js';
 
@@ -71,8 +71,35 @@ export class VhdDisk implements Disk {
   }
 
   /**
+   * Which virtual ranges may hold data, finer than blocks(): bytes of the image file that are holes
+   * read as zeros (qemu-img leaves the zero parts of a dynamic VHD's blocks as holes, and a fixed
+   * VHD may be a sparse file), so they are not read. Differencing disks: no filter.
+   */
+  async dataFilter(): Promise<((offset: number, length: number) => boolean) | undefined> {
+    if (this.parent) return undefined;
+    const map = await loadExtentMap(this.source);
+    if (!map) return undefined;
+    const bat = this.bat;
+    if (!bat) return (offset, length) => hasData(map, offset, offset + length);
+    const bs = this.blockSize;
+    return (offset, length) => {
+      for (let pos = offset; pos < offset + length; ) {
+        const block = Math.floor(pos / bs);
+        const end = Math.min(offset + length, (block + 1) * bs);
+        const entry = bat[block]!;
+        if (entry !== BAT_UNUSED) {
+          const file = this.dataOffset(entry) + (pos - block * bs);
+          if (file + (end - pos) > this.source.size || hasData(map, file, file + (end - pos))) return true;
+        }
+        pos = end;
+      }
+      return false;
+    };
+  }
+
+  /**
    * Without a parent the data is in the file as it is (native data path): a fixed VHD's bytes are
-   * the disk's (identity), a dynamic VHD's blocks follow their sector bitmaps.
+   * the disk's (identity), a dynamic VHD's blocks are mapped.
    */
   localFile(): LocalLayout | undefined {
     const file = this.source;
