@@ -83,9 +83,9 @@ export interface Disk {
   dataFilter?(): Promise<((offset: number, length: number) => boolean) | undefined>;
   /**
    * The local file that holds this disk's bytes and where, for the native data path
-   * (convert/native-copy.ts): raw files and devices (identity), images whose data sits in their file
-   * as it is (VHDX without parent or log), and decorators that do not change the bytes. Anything
-   * else leaves it out.
+   * (convert/native-copy.ts): raw files and devices and fixed VHDs (identity), images whose blocks
+   * sit in their file as they are (dynamic VHD, VHDX without parent or pending log), and
+   * decorators that do not change the bytes. Anything else leaves it out.
    */
   localFile?(): LocalLayout | undefined;
   /** Facts for `ce info`: allocated bytes, dirty log, parent chain, creator… */

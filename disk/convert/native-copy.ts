@@ -1,6 +1,7 @@
 /**
  * The native data path of the writers (../native/copy.c): when a source whose bytes lie in a local
- * file (Disk.localFile: a raw file, or a VHDX for the writers that map offsets) goes to a local
+ * file (Disk.localFile: raw files and fixed VHDs as they are; dynamic VHDs and VHDXs through their
+ * block map, for the writers that map offsets) goes to a local
  * FileSink, the writers describe their data phase as runs [source offset, output offset, length]
  * and the addon does the reads, zero checks and writes
  * on a threadpool thread, in batches of BATCH bytes: progress, cancellation and resume
@@ -28,7 +29,7 @@ export interface NativeRoute {
 
 /**
  * The route when the native path applies, else undefined. `mapped`: the writer translates virtual
- * offsets through `layout.at()` (else only an identity layout, a raw file, qualifies).
+ * offsets through `layout.at()` (else only an identity layout, a raw file or fixed VHD, qualifies).
  */
 export function nativeRoute(src: Disk, sink: Sink, opts: { mapped?: boolean } = {}): NativeRoute | undefined {
   const layout = src.localFile?.();

@@ -8,7 +8,7 @@
  * The caller writes the metadata after.
  *
  * Two data paths share the placement (ClusterPlacer): the JS one below, and the native one
- * (../convert/native-copy.ts) for a raw local source going to a local file.
+ * (../convert/native-copy.ts) for a local source laid out as the disk (raw, fixed VHD) going to a local file.
  */
 import type { Disk, Sink, WriteContext } from '../types.js';
 import { throwIfCancelled } from '../../core/errors.js';

@@ -4,10 +4,15 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import type { ByteSource, Sink } from '../types.js';
+import type { ByteSource, LocalLayout, Sink } from '../types.js';
 import { CeError } from '../../core/errors.js';
 import { isPageAligned } from './aligned.js';
 import { nativeDisk } from './native-disk.js';
+
+/** Disk.localFile() of a disk whose bytes are the file's (raw, fixed VHD): virtual offset = file offset. */
+export function identityLayout(file: FileSource): LocalLayout {
+  return { file, identity: true, at: (offset, max) => [offset, max] };
+}
 
 export class FileSource implements ByteSource {
   private constructor(
@@ -238,8 +243,14 @@ export class FileSink implements Sink {
    */
   async descriptors(): Promise<{ fd: number; directFd: number }> {
     await this.idle();
+    const direct = await this.directHandle();
+    return { fd: this.fh.fd, directFd: direct?.fd ?? -1 };
+  }
+
+  /** The O_DIRECT handle, opened on first use; null when direct I/O is off or this file system refuses it. */
+  private async directHandle(): Promise<FileHandle | null> {
     if (this.directFh === undefined) this.directFh = await open(this.name, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
-    return { fd: this.fh.fd, directFd: this.directFh?.fd ?? -1 };
+    return this.directFh;
   }
 
   /** Page-aligned memory, offset and lengths in whole 4 KiB pages: what O_DIRECT accepts everywhere. */
@@ -252,19 +263,16 @@ export class FileSink implements Sink {
    * O_DIRECT here) and the caller writes it through the cache.
    */
   private async writeDirect(data: Buffer[], position: number, bytes: number): Promise<boolean> {
-    if (this.directFh === null) return false;
-    if (this.directFh === undefined) {
-      this.directFh = await open(this.name, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
-      if (!this.directFh) return false;
-    }
+    const direct = await this.directHandle();
+    if (!direct) return false;
     try {
-      await this.writeAll(this.directFh, data, position);
+      await this.writeAll(direct, data, position);
       this.directBytes += bytes;
       return true;
     } catch (e) {
       // EINVAL: this file system or device wants another alignment; write through the cache from now on.
       if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      await this.directFh.close().catch(() => undefined);
+      await direct.close().catch(() => undefined);
       this.directFh = null;
       return false;
     }

@@ -8,7 +8,7 @@
 import type { ByteSource, Disk, DiskDescription, LocalLayout } from '../types.js';
 import { CeError } from '../../core/errors.js';
 import { checkReadRange, isPowerOfTwo } from '../fields.js';
-import { FileSource, readExact } from '../io/file.js';
+import { FileSource, identityLayout, readExact } from '../io/file.js';
 import { canListExtents, dataExtents, extentBlocks } from './extents.js';
 
 export const RAW_DEFAULT_BLOCK = 1 << 20;
@@ -35,8 +35,7 @@ export class RawDisk implements Disk {
   }
 
   localFile(): LocalLayout | undefined {
-    const file = this.source;
-    return file instanceof FileSource ? { file, identity: true, at: (offset, max) => [offset, max] } : undefined;
+    return this.source instanceof FileSource ? identityLayout(this.source) : undefined;
   }
 
   /** Whether blocks() knows holes (local sparse-aware file) rather than listing every block. */

@@ -102,6 +102,29 @@ export function hasData(map: Float64Array, start: number, end: number): boolean 
 }
 
 /**
+ * The dataFilter of an image whose blocks lie in its file (VHD, VHDX): `where(block)` gives the
+ * file offset of a block's data, 'data' when the block counts as data whatever the file holds
+ * (partial blocks, the parent's data), or 'zero'. Virtual [offset, offset + length) may hold data
+ * when a block of it is 'data' or its file bytes overlap a data extent of `map` (or lie past EOF).
+ */
+export function blockDataFilter(map: Float64Array, fileSize: number, blockSize: number, where: (block: number) => number | 'data' | 'zero'): (offset: number, length: number) => boolean {
+  return (offset, length) => {
+    for (let pos = offset; pos < offset + length; ) {
+      const block = Math.floor(pos / blockSize);
+      const end = Math.min(offset + length, (block + 1) * blockSize);
+      const w = where(block);
+      if (w === 'data') return true;
+      if (w !== 'zero') {
+        const file = w + (pos - block * blockSize);
+        if (file + (end - pos) > fileSize || hasData(map, file, file + (end - pos))) return true;
+      }
+      pos = end;
+    }
+    return false;
+  };
+}
+
+/**
  * Fill `view` from file offset `position`: data extents are read (concurrently), holes are
  * zero-filled without I/O. Short data reads throw DISK_TRUNCATED like readExact.
  */

@@ -48,7 +48,7 @@ export async function writeFlatData(src: Disk, q: WriteQueue, size: number, spar
   const route = nativeRoute(src, q.sink, { mapped: true });
   if (route) {
     // The same runs, read, checked and written by the native loop (../convert/native-copy.ts);
-    // virtual offsets go through the source's layout (raw: the same; VHDX: its blocks in the file).
+    // virtual offsets go through the source's layout (raw, fixed VHD: the same; dynamic VHD, VHDX: their blocks).
     await q.drain();
     const committer = new Committer(q, ctx);
     const copier = new NativeCopier(route, { skipZeros: sparse, piece: HOLE_UNIT }, ctx, (mark) => committer.maybe(mark, base + mark));

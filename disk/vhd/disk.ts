@@ -6,9 +6,9 @@
  */
 import type { ByteSource, Disk, DiskDescription, LocalLayout, Problem } from '../types.js';
 import { checkReadRange } from '../fields.js';
-import { FileSource, readExact } from '../io/file.js';
+import { FileSource, identityLayout, readExact } from '../io/file.js';
 import { BlockSet, planBlocks } from '../block-map.js';
-import { extentBlocks, hasData, loadExtentMap } from '../raw/extents.js';
+import { blockDataFilter, extentBlocks, hasData, loadExtentMap } from '../raw/extents.js';
 import { VHD_EPOCH, chsBytes, sizeSource, type VhdFooter } from './footer.js';
 import { bitmapSize, type DynamicHeader } from './header.js';
 
@@ -81,20 +81,7 @@ export class VhdDisk implements Disk {
     if (!map) return undefined;
     const bat = this.bat;
     if (!bat) return (offset, length) => hasData(map, offset, offset + length);
-    const bs = this.blockSize;
-    return (offset, length) => {
-      for (let pos = offset; pos < offset + length; ) {
-        const block = Math.floor(pos / bs);
-        const end = Math.min(offset + length, (block + 1) * bs);
-        const entry = bat[block]!;
-        if (entry !== BAT_UNUSED) {
-          const file = this.dataOffset(entry) + (pos - block * bs);
-          if (file + (end - pos) > this.source.size || hasData(map, file, file + (end - pos))) return true;
-        }
-        pos = end;
-      }
-      return false;
-    };
+    return blockDataFilter(map, this.source.size, this.blockSize, (block) => (bat[block] === BAT_UNUSED ? 'zero' : this.dataOffset(bat[block]!)));
   }
 
   /**
@@ -105,7 +92,7 @@ export class VhdDisk implements Disk {
     const file = this.source;
     if (this.parent || !(file instanceof FileSource)) return undefined;
     const bat = this.bat;
-    if (!bat) return { file, identity: true, at: (offset, max) => [offset, max] };
+    if (!bat) return identityLayout(file);
     return {
       file,
       identity: false,

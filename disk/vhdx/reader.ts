@@ -8,7 +8,7 @@ import { FileSource, readExact } from '../io/file.js';
 import { formatError, isPowerOfTwo, u64le } from '../format-kit/fields.js';
 import { guidToString, isZeroGuid } from '../format-kit/guid.js';
 import { chainBlocks, readExtents, type Extent } from '../format-kit/extent-read.js';
-import { hasData, loadExtentMap } from '../raw/extents.js';
+import { blockDataFilter, loadExtentMap } from '../raw/extents.js';
 import {
   FILE_ID_SIG, HEADER_OFFSETS, HEADER_SIZE, MAX_VIRTUAL_SIZE, META_FILE_PARAMETERS, META_FLAG_REQUIRED, META_LOGICAL_SECTOR,
   META_PAGE83, META_PARENT_LOCATOR, META_PHYSICAL_SECTOR, META_VIRTUAL_DISK_SIZE, MiB, PARENT_LOCATOR_VHDX, PAYLOAD, REGION_BAT,
@@ -230,21 +230,12 @@ export class VhdxDisk implements Disk {
   async dataFilter(): Promise<((offset: number, length: number) => boolean) | undefined> {
     const map = await loadExtentMap(this.source);
     if (!map) return undefined;
-    const bs = this.blockSize;
-    return (offset, length) => {
-      for (let pos = offset; pos < offset + length; ) {
-        const blk = Math.floor(pos / bs);
-        const end = Math.min(offset + length, (blk + 1) * bs);
-        const i = payloadIndex(this.geo, blk);
-        const st = this.state[i];
-        if (st === PAYLOAD.FULLY_PRESENT) {
-          const file = this.offset[i] + (pos - blk * bs);
-          if (file + (end - pos) > this.source.size || hasData(map, file, file + (end - pos))) return true;
-        } else if (st === PAYLOAD.PARTIALLY_PRESENT || (st === PAYLOAD.NOT_PRESENT && this.parent)) return true;
-        pos = end;
-      }
-      return false;
-    };
+    return blockDataFilter(map, this.source.size, this.blockSize, (blk) => {
+      const i = payloadIndex(this.geo, blk);
+      const st = this.state[i];
+      if (st === PAYLOAD.FULLY_PRESENT) return this.offset[i]!;
+      return st === PAYLOAD.PARTIALLY_PRESENT || (st === PAYLOAD.NOT_PRESENT && this.parent) ? 'data' : 'zero';
+    });
   }
 
   /** Payload state of a block, with its file offset (for check and tests). */
